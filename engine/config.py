@@ -1,0 +1,31 @@
+"""One settings object for the whole process, read from flags, environment (ITPWATCH_*) and defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of itpwatch. docs/configuration.md lists them; flags of the CLI override them."""
+
+    model_config = SettingsConfigDict(env_prefix="ITPWATCH_", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///itpwatch.db", description="SQLAlchemy URL of the event store.")
+    timezone: str = Field(default="Europe/Berlin", description="Site time zone for calendar dates.")
+    profile: str = Field(default="site", description="Rule profile: 'site', 'iwg2009' or a path to a YAML file.")
+    mapping: Path | None = Field(default=None, description="Site mapping YAML (local codes, units, synonyms).")
+    batch_size: int = Field(default=2000, ge=1, description="Messages per transaction in bulk imports.")
+    bind_host: str = Field(default="127.0.0.1", description="Address the MLLP and HTTP listeners bind to.")
+    http_token: str | None = Field(default=None, description="Bearer token required by the HTTP endpoints.")
+    sinks: Path | None = Field(default=None, description="Alert sink configuration YAML.")
+    log_format: str = Field(default="auto", description="'json', 'console' or 'auto' (console on a TTY).")
+    log_level: str = Field(default="INFO")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment with the CLI's explicit values on top (None means 'not given')."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**given)  # type: ignore[arg-type]

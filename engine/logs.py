@@ -1,0 +1,64 @@
+"""structlog set-up: JSON lines in production, pretty in a terminal, and never an identifier or a value.
+
+Redaction is an allow-list: a log line keeps only keys known to carry counts, codes and timings. A new
+key has to be added here on purpose, so a patient id or a platelet count cannot leak by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SAFE_KEYS = frozenset(
+    {
+        "event", "level", "timestamp", "logger", "feed", "ack", "error_code", "field", "kind", "rule_id",
+        "profile", "profile_version", "derivation_set", "messages", "events", "appended", "duplicates",
+        "skipped", "dead_lettered", "batch", "batches", "elapsed_ms", "rate", "port", "host", "sink",
+        "attempt", "status", "position", "positions", "count", "patients", "revisions", "path_count",
+        "exc_type", "matcher", "reason_code", "streams", "alerts", "delivered", "failed",
+    }
+)
+"""Keys whose values are never patient data. 'count' means a number of things, not a platelet count."""
+
+
+CODE_KEYS = frozenset({"event", "timestamp", "level", "error_code", "field", "profile_version", "rule_id", "port"})
+"""Keys whose string values may contain digits (codes, locations, hashes); elsewhere digits mean data."""
+
+
+def drop_identifiers(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Keep only allow-listed keys; string values only when short and, outside code keys, digit-free."""
+    clean: dict[str, Any] = {}
+    for key, value in event_dict.items():
+        if key not in SAFE_KEYS:
+            continue
+        if isinstance(value, str) and (len(value) > 80 or (key not in CODE_KEYS and any(c.isdigit() for c in value))):
+            continue
+        clean[key] = value
+    return clean
+
+
+def configure(fmt: str = "auto", level: str = "INFO") -> None:
+    renderer: Any
+    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            drop_identifiers,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

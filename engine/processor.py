@@ -1,0 +1,318 @@
+"""The live derivation: clinical events in, derived events out, in the transaction that stored the facts.
+
+A patient's derived state is a function of the set of their clinical events. An event that sorts after
+everything already seen for the patient is fed to the cached deriver (incremental); a late event, a
+correction or a retraction re-derives the patient from the start, and only the difference is appended:
+new derived events, and one DerivationRevised naming those that no longer hold. Nothing is deleted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.clock import Clock, system_clock
+from engine.derivation_sets import derived_stream
+from engine.logs import get_logger
+from engine.store import EventStore, StoredEvent, StoreWriter
+from engine.store.schema import events as events_table
+from events import (
+    CANONICAL_SET,
+    CLOCK_STREAM,
+    AdministrationRetracted,
+    ClockAdvanced,
+    DerivationRevised,
+    DerivedEvent,
+    Event,
+    PatientMerged,
+    PlateletCountRecorded,
+    ResultRetracted,
+    ResultStatus,
+    Source,
+    stable_event_id,
+)
+from engine.rulebook import RuleEngine
+
+log = get_logger("itpwatch.processor")
+
+_REWRITES_PAST = (ResultRetracted, AdministrationRetracted, PatientMerged)
+
+
+@dataclass
+class PatientState:
+    deriver: Any
+    last_key: tuple[Any, ...] | None
+    active: dict[str, DerivedEvent] = field(default_factory=dict)
+    """derivation_key -> the stored derived event that currently holds."""
+    used_ids: set[str] = field(default_factory=set)
+
+
+class Processor:
+    def __init__(
+        self,
+        store: EventStore,
+        profile: Any,
+        *,
+        derivation_set: str | None = None,
+        tz: str = "Europe/Berlin",
+        clock: Clock = system_clock,
+        rule_engine: RuleEngine | None = None,
+    ) -> None:
+        self.store = store
+        self.derivation_set = derivation_set or CANONICAL_SET
+        self.rules = rule_engine or RuleEngine(profile, tz=tz, derivation_set=self.derivation_set)
+        self.clock = clock
+        self._patients: dict[str, PatientState] = {}
+        self._merged_into: dict[str, str] | None = None
+
+    # -- entry point from ingest -------------------------------------------------------------------
+    def process(self, writer: StoreWriter, appended: Sequence[StoredEvent]) -> int:
+        """Derive from the events this transaction appended; returns the number of derived events."""
+        try:
+            return self._process(writer, appended)
+        except BaseException:
+            self._patients.clear()  # the transaction will roll back: cached state may be ahead of the log
+            self._merged_into = None
+            raise
+
+    def _process(self, writer: StoreWriter, appended: Sequence[StoredEvent]) -> int:
+        merged = self._merge_map(writer)
+        by_patient: dict[str, list[Event]] = defaultdict(list)
+        clocks: list[ClockAdvanced] = []
+        for stored in appended:
+            event = stored.event
+            if isinstance(event, DerivedEvent) or not event.CLINICAL:
+                continue
+            if isinstance(event, ClockAdvanced):
+                clocks.append(event)
+                continue
+            if isinstance(event, PatientMerged):
+                merged[event.merged_stream] = event.stream
+                self._patients.pop(event.merged_stream, None)
+            by_patient[merged.get(event.stream, event.stream)].append(event)
+        if clocks:
+            latest = max(clocks, key=lambda c: c.occurred_at)
+            for patient in self._tracked_patients(writer):
+                by_patient[patient].append(latest)
+        count = 0
+        for patient in sorted(by_patient):
+            count += self._derive_patient(writer, patient, by_patient[patient])
+        return count
+
+    # -- one patient -------------------------------------------------------------------------------
+    def _derive_patient(self, writer: StoreWriter, patient: str, new: list[Event]) -> int:
+        state = self._patients.get(patient)
+        sort_key = self.rules.sort_key
+        new_sorted = sorted(new, key=sort_key)
+        incremental = (
+            state is not None
+            and state.last_key is not None
+            and sort_key(new_sorted[0]) > state.last_key
+            and not any(_rewrites_past(e) for e in new_sorted)
+        )
+        if incremental:
+            assert state is not None
+            produced: list[DerivedEvent] = []
+            for event in new_sorted:
+                produced.extend(state.deriver.feed(event))
+            state.last_key = sort_key(new_sorted[-1])
+            fresh = [d for d in produced if d.derivation_key not in state.active]
+            return self._append(writer, patient, state, fresh, withdrawn=[], trigger=new_sorted[0])
+        return self._rederive(writer, patient, trigger=new_sorted[0])
+
+    def _rederive(self, writer: StoreWriter, patient: str, *, trigger: Event) -> int:
+        history = self._history(writer, patient)
+        state = self._load_state(writer, patient)
+        deriver = self.rules.new_deriver(patient)
+        derived: dict[str, DerivedEvent] = {}
+        ordered = sorted(history, key=self.rules.sort_key)
+        for event in ordered:
+            for d in deriver.feed(event):
+                derived.setdefault(d.derivation_key, d)
+        state.deriver = deriver
+        state.last_key = self.rules.sort_key(ordered[-1]) if ordered else None
+        self._patients[patient] = state
+        fresh = [d for key, d in derived.items() if key not in state.active]
+        withdrawn = [d for key, d in state.active.items() if key not in derived]
+        return self._append(writer, patient, state, fresh, withdrawn=withdrawn, trigger=trigger)
+
+    def _append(
+        self,
+        writer: StoreWriter,
+        patient: str,
+        state: PatientState,
+        fresh: list[DerivedEvent],
+        *,
+        withdrawn: list[DerivedEvent],
+        trigger: Event,
+    ) -> int:
+        if not fresh and not withdrawn:
+            return 0
+        now = self.clock.now()
+        stream = derived_stream(patient, self.derivation_set)
+        batch: list[Event] = []
+        if withdrawn:
+            ids = tuple(sorted(str(d.event_id) for d in withdrawn))
+            key = f"{self.derivation_set}|{patient}|revised|{','.join(ids)}"
+            batch.append(
+                DerivationRevised(
+                    event_id=self._unique_id(state, key),
+                    stream=stream,
+                    occurred_at=trigger.occurred_at,
+                    recorded_at=now,
+                    source=Source(feed="engine", sender=f"rules:{self.rules.profile_name}", message_id="rederive"),
+                    causation_ids=(trigger.event_id,),
+                    rule_id="rederive",
+                    profile=self.rules.profile_name,
+                    profile_version=self.rules.profile_version,
+                    derivation_set=self.derivation_set,
+                    derivation_key=key,
+                    supersedes=ids,
+                    reason=f"re-derived after a {trigger.type} with valid time {trigger.occurred_at.isoformat()}",
+                )
+            )
+            for d in withdrawn:
+                state.active.pop(d.derivation_key, None)
+        for d in fresh:
+            stored = d.model_copy(
+                update={"stream": stream, "recorded_at": now, "event_id": self._unique_id(state, d.derivation_key)}
+            )
+            batch.append(stored)
+            state.active[d.derivation_key] = stored
+        writer.append(batch)
+        return len(batch)
+
+    @staticmethod
+    def _unique_id(state: PatientState, key: str) -> Any:
+        """The same derived fact gets the same id; if it was withdrawn and holds again, a new one."""
+        n = 0
+        while True:
+            candidate = stable_event_id(key) if n == 0 else stable_event_id(key, f"#{n}")
+            if str(candidate) not in state.used_ids:
+                state.used_ids.add(str(candidate))
+                return candidate
+            n += 1
+
+    # -- loading -----------------------------------------------------------------------------------
+    def _history(self, writer: StoreWriter, patient: str) -> list[Event]:
+        merged = self._merge_map(writer)
+        streams = [patient, *sorted(s for s, into in merged.items() if into == patient)]
+        history: list[Event] = []
+        for stream in streams:
+            history.extend(
+                s.event for s in writer.read_stream(stream) if s.event.CLINICAL and not isinstance(s.event, DerivedEvent)
+            )
+        latest_clock = self._latest_clock(writer)
+        if latest_clock is not None:
+            history.append(latest_clock)
+        return history
+
+    def _load_state(self, writer: StoreWriter, patient: str) -> PatientState:
+        state = PatientState(deriver=None, last_key=None)
+        stored = [
+            s.event for s in writer.read_stream(derived_stream(patient, self.derivation_set))
+            if isinstance(s.event, DerivedEvent) and s.event.derivation_set == self.derivation_set
+        ]
+        superseded: set[str] = set()
+        for event in stored:
+            state.used_ids.add(str(event.event_id))
+            if isinstance(event, DerivationRevised):
+                superseded.update(event.supersedes)
+        for event in stored:
+            if not isinstance(event, DerivationRevised) and str(event.event_id) not in superseded:
+                state.active[event.derivation_key] = event
+        return state
+
+    def _latest_clock(self, writer: StoreWriter) -> ClockAdvanced | None:
+        clocks = writer.read_stream(CLOCK_STREAM)
+        if not clocks:
+            return None
+        latest = max((s.event for s in clocks), key=lambda e: e.occurred_at)
+        assert isinstance(latest, ClockAdvanced)
+        return latest
+
+    def _merge_map(self, writer: StoreWriter) -> dict[str, str]:
+        if self._merged_into is None:
+            rows = writer.connection.execute(
+                select(events_table.c.payload).where(events_table.c.type == "PatientMerged")
+            )
+            from events import event_from_json
+
+            merged: dict[str, str] = {}
+            for (payload,) in rows:
+                event = event_from_json(payload)
+                assert isinstance(event, PatientMerged)
+                merged[event.merged_stream] = event.stream
+            self._merged_into = merged
+        return self._merged_into
+
+    def _tracked_patients(self, writer: StoreWriter) -> list[str]:
+        """Patients with an episode in this set: the ones whose deadlines a clock event can pass."""
+        from engine.derivation_sets import patient_of
+
+        rows = writer.connection.execute(
+            select(events_table.c.stream).where(
+                events_table.c.type == "EpisodeStarted", events_table.c.derivation_set == self.derivation_set
+            ).distinct()
+        )
+        return sorted({patient_of(r[0]) for r in rows} | set(self._patients))
+
+    # -- whole-log runs (what-if, verify) ----------------------------------------------------------
+    def derive_log(self, events: Iterable[Event]) -> dict[str, dict[str, DerivedEvent]]:
+        """Derive every patient from a list of events, in memory (no store writes): replay and verify."""
+        return derive_in_memory(self.rules, events)
+
+
+def _rewrites_past(event: Event) -> bool:
+    if isinstance(event, _REWRITES_PAST):
+        return True
+    return isinstance(event, PlateletCountRecorded) and event.status in (ResultStatus.CORRECTED, ResultStatus.AMENDED)
+
+
+def derive_in_memory(rules: RuleEngine, events: Iterable[Event]) -> dict[str, dict[str, DerivedEvent]]:
+    """patient -> derivation_key -> derived event, from clinical events only; used by replay and verify."""
+    merged: dict[str, str] = {}
+    by_patient: dict[str, list[Event]] = defaultdict(list)
+    latest_clock: ClockAdvanced | None = None
+    all_events = list(events)
+    for event in all_events:
+        if isinstance(event, PatientMerged):
+            merged[event.merged_stream] = event.stream
+    for event in all_events:
+        if isinstance(event, DerivedEvent) or not event.CLINICAL:
+            continue
+        if isinstance(event, ClockAdvanced):
+            if latest_clock is None or event.occurred_at > latest_clock.occurred_at:
+                latest_clock = event
+            continue
+        by_patient[merged.get(event.stream, event.stream)].append(event)
+    out: dict[str, dict[str, DerivedEvent]] = {}
+    for patient, history in sorted(by_patient.items()):
+        if latest_clock is not None:
+            history = [*history, latest_clock]
+        deriver = rules.new_deriver(patient)
+        derived: dict[str, DerivedEvent] = {}
+        for event in sorted(history, key=rules.sort_key):
+            for d in deriver.feed(event):
+                derived.setdefault(d.derivation_key, d)
+        out[patient] = derived
+    return out
+
+
+def active_derived(events: Iterable[Event], derivation_set: str = CANONICAL_SET) -> dict[str, dict[str, DerivedEvent]]:
+    """patient -> derivation_key -> stored derived event that still holds (not superseded)."""
+    from engine.derivation_sets import patient_of
+
+    stored = [e for e in events if isinstance(e, DerivedEvent) and e.derivation_set == derivation_set]
+    superseded = {i for e in stored if isinstance(e, DerivationRevised) for i in e.supersedes}
+    out: dict[str, dict[str, DerivedEvent]] = defaultdict(dict)
+    for e in stored:
+        if not isinstance(e, DerivationRevised) and str(e.event_id) not in superseded:
+            out[patient_of(e.stream)][e.derivation_key] = e
+    return dict(out)
+
+

@@ -1,0 +1,78 @@
+"""Shared fixtures: one suite, parametrized by database URL (SQLite file and the real PostgreSQL server)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_URL = os.environ.get("ITPWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/itpwatch_test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "real"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
+        return f"{type(exc).__name__}: {exc}"
+
+
+_PG_PROBLEM: str | None = None
+_PG_CHECKED = False
+
+
+def pg_url_or_skip() -> str:
+    """A fresh schema on the test server. In CI a missing server is a failure, not a skip."""
+    global _PG_PROBLEM, _PG_CHECKED
+    if not _PG_CHECKED:
+        _PG_PROBLEM = _pg_available()
+        _PG_CHECKED = True
+    if _PG_PROBLEM is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {_PG_PROBLEM}")
+        pytest.skip(f"PostgreSQL not reachable: {_PG_PROBLEM}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(url: str) -> None:
+    schema = url.rsplit("%3D", 1)[1]
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'itpwatch.db'}"
+        return
+    url = pg_url_or_skip()
+    yield url
+    drop_pg_schema(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'itpwatch.db'}"
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    return SAMPLES
