@@ -1,0 +1,402 @@
+"""Read-side normalisation of the event log: the clinical facts a report or a plot may use.
+
+The rules engine owns the *derivations*; this module only answers the questions a report asks of the
+clinical log (which administrations count, which platelet counts are eligible, which adverse events are
+serious infections) and picks the derived events that still hold. Everything is a pure function of the
+event list, so a report can be rebuilt from any replay and gives the same answer.
+
+The data cut ``as_of`` is a *valid-time* cut: facts that happened after it are left out, while
+corrections and retractions are applied whenever they arrived, because they change what was true
+before the cut rather than adding new facts (the report states the current knowledge about the period
+up to the cut).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from events.base import CANONICAL_SET, DerivedEvent, Event
+from events.clinical import (
+    COUNTING_STATUSES,
+    GIVEN_STATUSES,
+    AdministrationRetracted,
+    AdverseEventReported,
+    BodyWeightRecorded,
+    DrugAdministered,
+    PatientDemographics,
+    PatientEnrolled,
+    PatientMerged,
+    PlateletCountRecorded,
+    ResultRetracted,
+    ResultStatus,
+)
+from events.derived import (
+    CompleteResponseAchieved,
+    DerivationRevised,
+    EpisodeStarted,
+    NonResponseDeclared,
+    ReExposureStarted,
+    ResponseAchieved,
+    ResponseLost,
+    SustainedRemissionReached,
+)
+
+DEFAULT_PLATELET_CODES: frozenset[str] = frozenset({"777-3", "26515-7", "778-1"})
+"""domain.md A1: accepted platelet codes (local codes arrive already mapped by the site profile)."""
+
+RESCUE_WINDOW_DAYS = 28
+"""domain.md A2: counts from the rescue day up to 27 days after it are not eligible."""
+
+ANTI_CD38_AGENTS: frozenset[str] = frozenset({"daratumumab", "isatuximab", "mezagitamab", "cm313"})
+"""A corticosteroid on the same day as one of these is premedication, not rescue (domain.md A2)."""
+
+_IVIG_AGENTS = frozenset({"ivig", "immunoglobulin", "iv-immunoglobulin", "immune-globulin", "igiv"})
+_ANTI_D_AGENTS = frozenset({"anti-d", "anti-d-immunoglobulin", "rho-d-immune-globulin"})
+_TRANSFUSION_AGENTS = frozenset(
+    {"platelet-transfusion", "platelets", "platelet-concentrate", "thrombocyte-concentrate"}
+)
+_STEROID_PULSE_MG: dict[str, float] = {"dexamethasone": 40.0, "methylprednisolone": 500.0}
+_STEROID_ATC: dict[str, str] = {
+    "H02AB02": "dexamethasone",
+    "H02AB04": "methylprednisolone",
+    "H02AB06": "prednisolone",
+    "H02AB07": "prednisone",
+}
+_PREDNISOLONE_MG_PER_KG = 1.0
+
+_MG_FACTOR: dict[str, float] = {
+    "mg": 1.0,
+    "g": 1000.0,
+    "ug": 0.001,
+    "µg": 0.001,
+    "mcg": 0.001,
+    "ng": 1e-6,
+}
+
+
+def dose_in_mg(dose: float | None, unit: str | None) -> float | None:
+    """The dose in mg, or None when the unit is not a mass (mL, mg/kg, IU): such doses cannot be summed."""
+    if dose is None or unit is None:
+        return None
+    factor = _MG_FACTOR.get(unit.strip().lower())
+    return None if factor is None else dose * factor
+
+
+@dataclass(frozen=True)
+class Administration:
+    """One given administration (latest version of its key, not retracted)."""
+
+    stream: str
+    agent: str
+    atc_code: str | None
+    on: date
+    at: datetime
+    dose_mg: float | None
+    key: str
+
+
+@dataclass(frozen=True)
+class Count:
+    """The current version of one platelet result that is a count (eligible or inside a rescue window)."""
+
+    stream: str
+    on: date
+    at: datetime
+    value: float
+    censored: str | None
+    eligible: bool
+
+
+@dataclass(frozen=True)
+class Rescue:
+    """A rescue therapy on a calendar day: it makes counts of the next 28 days ineligible."""
+
+    stream: str
+    on: date
+    kind: str
+    """ivig, anti-d, transfusion or steroid-pulse."""
+
+
+@dataclass
+class Patient:
+    """Patient-level facts merged from the latest non-empty value of every field."""
+
+    stream: str
+    diagnosis_date: date | None = None
+    itp_type: str | None = None
+    prior_lines: int | None = None
+    birth_date: date | None = None
+    sex: str = "unknown"
+
+
+@dataclass
+class DerivedEpisode:
+    """The derived events of one treatment episode that still hold."""
+
+    index: int
+    started: EpisodeStarted | None = None
+    response: ResponseAchieved | None = None
+    complete: CompleteResponseAchieved | None = None
+    lost: ResponseLost | None = None
+    reexposure: ReExposureStarted | None = None
+    sustained: SustainedRemissionReached | None = None
+    non_response: NonResponseDeclared | None = None
+
+
+@dataclass
+class Facts:
+    """Everything a report needs, per patient stream, after the cut and all retractions."""
+
+    tz: ZoneInfo
+    as_of: datetime | None
+    patients: dict[str, Patient] = field(default_factory=dict)
+    administrations: dict[str, list[Administration]] = field(default_factory=lambda: defaultdict(list))
+    counts: dict[str, list[Count]] = field(default_factory=lambda: defaultdict(list))
+    rescues: dict[str, list[Rescue]] = field(default_factory=lambda: defaultdict(list))
+    adverse_events: dict[str, list[AdverseEventReported]] = field(default_factory=lambda: defaultdict(list))
+    episodes: dict[str, dict[int, DerivedEpisode]] = field(default_factory=lambda: defaultdict(dict))
+
+    def agent_administrations(self, stream: str, agent: str) -> list[Administration]:
+        return [a for a in self.administrations.get(stream, []) if a.agent == agent]
+
+    def last_eligible_count(self, stream: str) -> date | None:
+        days = [c.on for c in self.counts.get(stream, []) if c.eligible]
+        return max(days) if days else None
+
+
+def local_date(ts: datetime, tz: ZoneInfo) -> date:
+    """Calendar day in the site time zone (domain.md: windows are computed in local days, DST included)."""
+    return ts.astimezone(tz).date()
+
+
+def normalise_as_of(as_of: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """A naive cut is read as site-local time, so `datetime(2024, 6, 30, 23, 59)` means Berlin time."""
+    if as_of is None or as_of.tzinfo is not None:
+        return as_of
+    return as_of.replace(tzinfo=tz)
+
+
+def _version_order(ev: Event) -> tuple[datetime, datetime, int]:
+    reported = ev.reported_at if isinstance(ev, PlateletCountRecorded) and ev.reported_at else ev.recorded_at
+    return (reported, ev.recorded_at, ev.stream_version)
+
+
+def _resolve_merges(events: Sequence[Event]) -> dict[str, str]:
+    """Stream aliases from ADT merges, transitive: a merged stream's events move to the survivor."""
+    target: dict[str, str] = {}
+    for ev in events:
+        if isinstance(ev, PatientMerged) and ev.merged_stream != ev.stream:
+            target[ev.merged_stream] = ev.stream
+    resolved: dict[str, str] = {}
+    for src in target:
+        seen = {src}
+        dst = target[src]
+        while dst in target and target[dst] not in seen:
+            seen.add(dst)
+            dst = target[dst]
+        resolved[src] = dst
+    return resolved
+
+
+def _derived_valid_time(ev: DerivedEvent, by_id: dict[str, Event]) -> datetime:
+    """When a derivation became knowable in valid time: its latest known input, else its own occurred_at.
+
+    A response is confirmed by its second count, so a cut between the two counts must not show it even
+    though its onset (the first count) lies before the cut.
+    """
+    inputs = [by_id[str(cid)].occurred_at for cid in ev.causation_ids if str(cid) in by_id]
+    return max([ev.occurred_at, *inputs])
+
+
+def collect_facts(
+    raw_events: Iterable[Event],
+    *,
+    agent: str,
+    profile: str,
+    as_of: datetime | None,
+    tz: str = "Europe/Berlin",
+    derivation_set: str = CANONICAL_SET,
+    platelet_codes: frozenset[str] = DEFAULT_PLATELET_CODES,
+) -> Facts:
+    """Normalise the log into per-patient facts. Pure: the same events always give the same facts."""
+    zone = ZoneInfo(tz)
+    cut = normalise_as_of(as_of, zone)
+    events = list(raw_events)
+    merges = _resolve_merges(events)
+
+    def stream_of(ev: Event) -> str:
+        return merges.get(ev.stream, ev.stream)
+
+    def in_cut(ts: datetime) -> bool:
+        return cut is None or ts <= cut
+
+    facts = Facts(tz=zone, as_of=cut)
+    by_id = {str(ev.event_id): ev for ev in events}
+
+    retracted_admin: set[tuple[str, str]] = set()
+    retracted_results: set[tuple[str, str]] = set()
+    superseded: set[str] = set()
+    for ev in events:
+        if isinstance(ev, AdministrationRetracted):
+            retracted_admin.add((stream_of(ev), ev.administration_key))
+        elif isinstance(ev, ResultRetracted):
+            retracted_results.add((stream_of(ev), ev.result_key))
+        elif isinstance(ev, DerivationRevised) and ev.derivation_set == derivation_set:
+            superseded.update(ev.supersedes)
+
+    admin_versions: dict[tuple[str, str], list[DrugAdministered]] = defaultdict(list)
+    result_versions: dict[tuple[str, str], list[PlateletCountRecorded]] = defaultdict(list)
+    ae_versions: dict[tuple[str, str], list[AdverseEventReported]] = defaultdict(list)
+    weights: dict[str, list[tuple[date, float]]] = defaultdict(list)
+    enrolments: list[PatientEnrolled] = []
+    demographics: list[PatientDemographics] = []
+    derived: list[DerivedEvent] = []
+
+    for ev in events:
+        s = stream_of(ev)
+        if isinstance(ev, DrugAdministered):
+            admin_versions[(s, ev.administration_key)].append(ev)
+        elif isinstance(ev, PlateletCountRecorded):
+            result_versions[(s, ev.result_key)].append(ev)
+        elif isinstance(ev, AdverseEventReported):
+            ae_versions[(s, ev.ae_key)].append(ev)
+        elif isinstance(ev, BodyWeightRecorded) and in_cut(ev.occurred_at):
+            weights[s].append((local_date(ev.occurred_at, zone), ev.kg))
+        elif isinstance(ev, PatientEnrolled):
+            enrolments.append(ev)
+        elif isinstance(ev, PatientDemographics):
+            demographics.append(ev)
+        elif (
+            isinstance(ev, DerivedEvent)
+            and not isinstance(ev, DerivationRevised)
+            and ev.derivation_set == derivation_set
+            and ev.agent == agent
+            and ev.profile == profile
+            and str(ev.event_id) not in superseded
+            and ev.episode is not None
+            and in_cut(_derived_valid_time(ev, by_id))
+        ):
+            derived.append(ev)
+
+    # Patients: latest non-empty value of each field (feeds deliver demographics and enrolment separately).
+    for enr in sorted(enrolments, key=lambda e: (e.recorded_at, e.stream_version)):
+        p = facts.patients.setdefault(stream_of(enr), Patient(stream_of(enr)))
+        p.diagnosis_date = enr.diagnosis_date or p.diagnosis_date
+        p.itp_type = enr.itp_type or p.itp_type
+        p.prior_lines = enr.prior_lines if enr.prior_lines is not None else p.prior_lines
+    for dem in sorted(demographics, key=lambda e: (e.recorded_at, e.stream_version)):
+        p = facts.patients.setdefault(stream_of(dem), Patient(stream_of(dem)))
+        p.birth_date = dem.birth_date or p.birth_date
+        p.sex = dem.sex if dem.sex != "unknown" else p.sex
+
+    # Administrations: the latest version of a key decides (an update may turn CP into NA).
+    for (s, key), versions in admin_versions.items():
+        latest = max(versions, key=_version_order)
+        if (s, key) in retracted_admin or latest.completion not in GIVEN_STATUSES:
+            continue
+        if not in_cut(latest.occurred_at):
+            continue
+        facts.administrations[s].append(
+            Administration(
+                stream=s,
+                agent=latest.agent,
+                atc_code=latest.atc_code,
+                on=local_date(latest.occurred_at, zone),
+                at=latest.occurred_at,
+                dose_mg=dose_in_mg(latest.dose, latest.dose_unit),
+                key=key,
+            )
+        )
+    for adm_list in facts.administrations.values():
+        adm_list.sort(key=lambda a: (a.at, a.key))
+
+    for s, adm_list in facts.administrations.items():
+        facts.rescues[s] = _rescues(s, adm_list, sorted(weights.get(s, [])))
+
+    # Counts: the latest decisive version per result key; preliminary/other versions never decide.
+    for (s, key), result_list in result_versions.items():
+        decisive = [
+            v
+            for v in result_list
+            if v.status in COUNTING_STATUSES
+            or v.status in (ResultStatus.CANCELLED, ResultStatus.ENTERED_IN_ERROR)
+        ]
+        if not decisive or (s, key) in retracted_results:
+            continue
+        current = max(decisive, key=_version_order)
+        if current.status not in COUNTING_STATUSES or current.value is None:
+            continue
+        if current.code not in platelet_codes or not in_cut(current.occurred_at):
+            continue
+        on = local_date(current.occurred_at, zone)
+        blocked = any(0 <= (on - r.on).days < RESCUE_WINDOW_DAYS for r in facts.rescues.get(s, []))
+        facts.counts[s].append(
+            Count(s, on, current.occurred_at, current.value, current.censored, eligible=not blocked)
+        )
+    for count_list in facts.counts.values():
+        count_list.sort(key=lambda c: c.at)
+
+    # Adverse events: latest version per key (PEX^P08 updates the initial report).
+    for (s, _key), ae_list in ae_versions.items():
+        latest_ae = max(ae_list, key=_version_order)
+        if in_cut(latest_ae.occurred_at):
+            facts.adverse_events[s].append(latest_ae)
+    for aes in facts.adverse_events.values():
+        aes.sort(key=lambda a: a.occurred_at)
+
+    # Derived events: one per (type, episode); if several still hold, the latest recorded wins.
+    for ev in sorted(derived, key=lambda e: (e.recorded_at, e.stream_version)):
+        assert ev.episode is not None
+        ep = facts.episodes[stream_of(ev)].setdefault(ev.episode, DerivedEpisode(ev.episode))
+        if isinstance(ev, EpisodeStarted):
+            ep.started = ev
+        elif isinstance(ev, ResponseAchieved):
+            ep.response = ev
+        elif isinstance(ev, CompleteResponseAchieved):
+            ep.complete = ev
+        elif isinstance(ev, ResponseLost):
+            ep.lost = ev
+        elif isinstance(ev, ReExposureStarted):
+            ep.reexposure = ev
+        elif isinstance(ev, SustainedRemissionReached):
+            ep.sustained = ev
+        elif isinstance(ev, NonResponseDeclared):
+            ep.non_response = ev
+    return facts
+
+
+def _rescues(stream: str, adms: list[Administration], weights: list[tuple[date, float]]) -> list[Rescue]:
+    """Rescue days per domain.md A2; steroids on an anti-CD38 day are premedication and never rescue."""
+    anti_cd38_days = {
+        a.on for a in adms if a.agent.lower() in ANTI_CD38_AGENTS or (a.atc_code or "").startswith("L01FC")
+    }
+    out: list[Rescue] = []
+    steroid_mg: dict[tuple[date, str], float] = defaultdict(float)
+    for a in adms:
+        name = a.agent.lower()
+        atc = (a.atc_code or "").upper()
+        if name in _IVIG_AGENTS or atc.startswith("J06BA"):
+            out.append(Rescue(stream, a.on, "ivig"))
+        elif name in _ANTI_D_AGENTS or atc == "J06BB01":
+            out.append(Rescue(stream, a.on, "anti-d"))
+        elif name in _TRANSFUSION_AGENTS:
+            out.append(Rescue(stream, a.on, "transfusion"))
+        else:
+            steroid = (
+                name if name in (*_STEROID_PULSE_MG, "prednisolone", "prednisone") else _STEROID_ATC.get(atc)
+            )
+            if steroid is not None and a.dose_mg is not None and a.on not in anti_cd38_days:
+                steroid_mg[(a.on, steroid)] += a.dose_mg
+    for (day, steroid), mg in steroid_mg.items():
+        threshold = _STEROID_PULSE_MG.get(steroid)
+        if threshold is None:  # prednis(ol)one: >= 1 mg/kg/day, only when the weight is known
+            known = [kg for d, kg in weights if d <= day]
+            threshold = known[-1] * _PREDNISOLONE_MG_PER_KG if known else None
+        if threshold is not None and mg >= threshold:
+            out.append(Rescue(stream, day, "steroid-pulse"))
+    out.sort(key=lambda r: (r.on, r.kind))
+    return out
