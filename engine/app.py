@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.clock import Clock, system_clock
 from engine.config import Settings
@@ -29,22 +30,42 @@ class App:
         return SiteMapping.default()
 
     @cached_property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+    @cached_property
     def profile(self) -> Any:
         from rules import load_profile
 
         return load_profile(self.settings.profile)
 
-    def processor(self, *, derivation_set: str | None = None, profile: Any = None) -> Any:
+    @cached_property
+    def sinks(self) -> Any:
+        from engine.alerts.config import load_sinks
+
+        return load_sinks(self.settings.sinks)
+
+    @cached_property
+    def live_processor(self) -> Any:
+        """The one processor that derives the canonical set and queues alerts for delivery."""
         from engine.processor import Processor
 
-        return Processor(self.store, profile or self.profile, derivation_set=derivation_set, tz=self.settings.timezone)
+        return Processor(self.store, self.profile, tz=self.settings.timezone, clock=self.clock,
+                         alert_sinks=self.sinks.names)
+
+    def processor(self, *, derivation_set: str | None = None, profile: Any = None) -> Any:
+        """A processor that delivers nothing: for verify, what-if and other non-live runs."""
+        from engine.processor import Processor
+
+        return Processor(self.store, profile or self.profile, derivation_set=derivation_set,
+                         tz=self.settings.timezone, clock=self.clock)
 
     def ingestor(self, *, derive: bool = True) -> Any:
         from engine.ingest import Ingestor
 
         return Ingestor(
             self.store,
-            deriver=self.processor() if derive else None,
+            deriver=self.live_processor if derive else None,
             clock=self.clock,
             batch_size=self.settings.batch_size,
         )

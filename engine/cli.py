@@ -23,7 +23,7 @@ app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(projections_app, name="projections")
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (env ITPWATCH_DATABASE_URL).")]
@@ -38,8 +38,10 @@ def main(
     tz: Annotated[str | None, typer.Option("--tz", help="Site time zone (default Europe/Berlin).")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="Site mapping YAML.")] = None,
     log_format: Annotated[str | None, typer.Option("--log-format", help="json, console or auto.")] = None,
+    sinks: Annotated[Path | None, typer.Option("--sinks", help="Alert sink configuration YAML.")] = None,
 ) -> None:
-    settings = load_settings(database_url=db, profile=profile, timezone=tz, mapping=mapping, log_format=log_format)
+    settings = load_settings(database_url=db, profile=profile, timezone=tz, mapping=mapping, log_format=log_format,
+                             sinks=sinks)
     logs.configure(settings.log_format, settings.log_level)
     ctx.obj = App(settings)
     ctx.call_on_close(ctx.obj.close)
@@ -73,17 +75,18 @@ def ingest(
     no_derive: Annotated[bool, typer.Option("--no-derive", help="Store facts only; derive later.")] = False,
 ) -> None:
     """Read feed files into the log; print what was read, appended, skipped and dead-lettered."""
-    from adapters.reader import iter_paths, read_bytes
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from adapters.reader import iter_paths, read_bytes
     from engine.ingest import IngestSummary
 
     application = _app(ctx)
     if batch_size is not None:
         application.settings.batch_size = batch_size
     ingestor = application.ingestor(derive=not no_derive)
-    files, unreadable = iter_paths([str(p) for p in paths])
-    summary = IngestSummary(unreadable=list(unreadable))
+    unreadable = [f"{p}: no such file or folder" for p in paths if not p.exists()]
+    files = list(iter_paths([p for p in paths if p.exists()]))
+    summary = IngestSummary(unreadable=unreadable)
     with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                   TimeRemainingColumn(), console=err, transient=True, disable=len(files) < 2) as progress:
         task = progress.add_task("files", total=len(files))
@@ -95,7 +98,7 @@ def ingest(
                 progress.advance(task)
                 continue
             messages = read_bytes(data, origin=str(path), received_at=application.clock.now(),
-                                  mapping=application.mapping, tz=application.settings.timezone)
+                                  mapping=application.mapping, tz=application.tzinfo)
             summary.add(ingestor.ingest(messages))
             progress.advance(task)
     _print_summary(summary)
@@ -154,6 +157,258 @@ def verify(ctx: typer.Context) -> None:
 
     ok = verify_all(_app(ctx), console)
     raise typer.Exit(code=0 if ok else 1)
+
+
+def _update_projections(application: App) -> None:
+    from engine.projections import update
+
+    update(application.store)
+
+
+@app.command()
+def status(ctx: typer.Context, patient: Annotated[str | None, typer.Argument(help="One patient (MRN).")] = None) -> None:
+    """Current episode and state of each patient under the canonical profile."""
+    from sqlalchemy import select
+
+    from engine.store.schema import patient_status
+
+    application = _app(ctx)
+    _update_projections(application)
+    query = select(patient_status).order_by(patient_status.c.patient)
+    if patient is not None:
+        query = query.where(patient_status.c.patient == patient)
+    with application.store.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    table = Table(title=f"patient status ({application.profile.name} {application.profile.version})")
+    for col in ("patient", "agent", "episode", "state", "since", "last count", "last count at", "open alerts"):
+        table.add_column(col)
+    for r in rows:
+        last = "-" if r["last_count"] is None else f"{r['last_count']:g}"
+        at = "-" if r["last_count_at"] is None else str(r["last_count_at"])[:16]
+        table.add_row(r["patient"], r["agent"] or "-", str(r["episode"] or "-"), r["state"],
+                      str(r["since"] or "-"), last, at, str(r["open_alerts"]))
+    console.print(table)
+    if patient is not None and not rows:
+        err.print(f"no patient {patient}")
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def timeline(ctx: typer.Context, patient: str) -> None:
+    """Every event of a patient by valid time, with recorded time and source; derived ones interleaved."""
+    from engine.audit import describe, superseded_ids
+
+    application = _app(ctx)
+    events = [s.event for s in application.store.read_stream(patient)]
+    if not events:
+        err.print(f"no events for patient {patient}")
+        raise typer.Exit(code=1)
+    gone = superseded_ids(events)
+    table = Table(title=f"timeline of {patient}")
+    for col in ("valid time", "recorded", "event", "detail", "source", "id"):
+        table.add_column(col, overflow="fold")
+    for e in sorted(events, key=lambda e: (e.occurred_at, e.stream_version)):
+        derived = hasattr(e, "rule_id")
+        kind = f"[cyan]{e.type}[/cyan]" if derived else e.type
+        if str(e.event_id) in gone:
+            kind = f"[strike]{e.type}[/strike] (revised)"
+        source = f"{e.source.feed} {e.source.message_id or ''}" if not derived else f"rule {e.rule_id}"  # type: ignore[attr-defined]
+        table.add_row(e.occurred_at.isoformat(timespec="minutes"), e.recorded_at.isoformat(timespec="seconds"),
+                      kind, describe(e), source, str(e.event_id)[:8])
+    console.print(table)
+
+
+def _report(application: App, events: list[Any], *, agent: str, as_of: datetime | None,
+            profile: Any = None, derivation_set: str | None = None) -> Any:
+    from engine.reporting import build_report
+    from events import CANONICAL_SET
+
+    profile = profile or application.profile
+    return build_report(
+        events, agent=agent, profile=profile.name, profile_version=profile.version, as_of=as_of,
+        serious_infection_codes=frozenset(profile.infection.codes), tz=application.settings.timezone,
+        derivation_set=derivation_set or CANONICAL_SET,
+    )
+
+
+def _emit_report(application: App, report: Any, events: list[Any], fmt: str, out: Path | None,
+                 plots: Path | None) -> None:
+    from engine.reporting import summary_paragraph
+
+    if fmt == "json":
+        text = report.model_dump_json(indent=2)
+    elif fmt == "text":
+        text = summary_paragraph(report)
+    elif fmt == "html":
+        from engine.reporting.html import render_html
+
+        text = render_html(report, events, tz=application.settings.timezone)
+    else:
+        raise typer.BadParameter("--format is json, text or html")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console.print(f"report written to {out}")
+    else:
+        print(text)
+    if plots is not None:
+        from engine.reporting.plots import write_plots
+
+        written = write_plots(report, events, plots, tz=application.settings.timezone)
+        console.print(f"{len(written)} plot files written to {plots}")
+
+
+FormatOption = Annotated[str, typer.Option("--format", help="json, text or html.")]
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Option("--agent", help="Cohort agent, e.g. daratumumab.")] = "daratumumab",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Valid-time cut (ISO timestamp).")] = None,
+    fmt: FormatOption = "text",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+    plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG and SVG plots to this folder.")] = None,
+) -> None:
+    """The cohort report of an agent: the abstract's figures from the log, as JSON, text or HTML."""
+    application = _app(ctx)
+    events = [s.event for s in application.store.read_all()]
+    rep = _report(application, events, agent=agent, as_of=_parse_ts(as_of))
+    _emit_report(application, rep, events, fmt, out, plots)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    as_of_recorded: Annotated[str, typer.Option("--as-of-recorded", help="Transaction time (ISO timestamp).")],
+    agent: Annotated[str, typer.Option("--agent")] = "daratumumab",
+    fmt: FormatOption = "text",
+) -> None:
+    """What itpwatch knew and had derived at a recorded time (later corrections invisible), and its report."""
+    from engine.audit import known_at
+    from engine.projections.status import status_row
+
+    application = _app(ctx)
+    cut = _parse_ts(as_of_recorded)
+    assert cut is not None
+    events = known_at(application, cut)
+    console.print(f"as recorded up to {cut.isoformat()}: {len(events)} events")
+    patients = sorted({e.stream for e in events if not e.stream.startswith("$") and "::" not in e.stream})
+    table = Table(title="status as then known")
+    for col in ("patient", "agent", "episode", "state", "since"):
+        table.add_column(col)
+    for patient in patients:
+        row = status_row(patient, [e for e in events if e.stream == patient])
+        if row["state"] != "untracked":
+            table.add_row(patient, row["agent"] or "-", str(row["episode"]), row["state"], str(row["since"]))
+    console.print(table)
+    rep = _report(application, events, agent=agent, as_of=cut)
+    _emit_report(application, rep, events, fmt, None, None)
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    patient: str,
+    transition: Annotated[str | None, typer.Option("--transition", help="A derived event id.")] = None,
+) -> None:
+    """The chain behind each transition: rule and statement, profile version, inputs with times and sources."""
+    from engine.audit import describe, explain as explain_chain
+
+    application = _app(ctx)
+    found = explain_chain(application, patient, transition)
+    if not found:
+        err.print("no derived events found")
+        raise typer.Exit(code=1)
+    for item in found:
+        e = item.event
+        mark = " [red](superseded by a revision)[/red]" if item.superseded else ""
+        console.print(f"[bold]{e.type}[/bold] {describe(e)}{mark}")
+        console.print(f"  id {e.event_id}  valid {e.occurred_at.isoformat()}  recorded {e.recorded_at.isoformat()}")
+        console.print(f"  rule {e.rule_id}: {item.statement}")
+        console.print(f"  profile {e.profile} version {e.profile_version}  set {e.derivation_set}")
+        for inp in item.inputs:
+            console.print(f"    <- {inp.type} valid {inp.occurred_at.isoformat()} {describe(inp)}  "
+                          f"[{inp.source.feed} {inp.source.sender or ''} {inp.source.message_id or ''}]", markup=False)
+        for missing in item.missing_inputs:
+            console.print(f"    <- {missing} (not in the log)")
+
+
+@app.command()
+def rederive(
+    ctx: typer.Context,
+    profile_name: Annotated[str, typer.Option("--profile", help="Profile of the what-if run.")] = "iwg2009",
+    set_name: Annotated[str | None, typer.Option("--set", help="Derivation set name (default: profile name).")]
+    = None,
+) -> None:
+    """Derive the whole cohort under another profile into a separate, named derivation set."""
+    from engine.whatif import rederive_into_set
+
+    application = _app(ctx)
+    name, count = rederive_into_set(application, profile_name, set_name)
+    console.print(f"derivation set '{name}': {count} derived events appended; the canonical set is untouched")
+
+
+@app.command()
+def compare(ctx: typer.Context, first: str, second: str,
+            agent: Annotated[str, typer.Option("--agent")] = "daratumumab") -> None:
+    """Where two profiles disagree, patient by patient, and why (rules that fired)."""
+    from engine.whatif import compare_profiles
+
+    application = _app(ctx)
+    lines = compare_profiles(application, first, second, agent)
+    for line in lines:
+        console.print(line, markup=False)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(ctx: typer.Context) -> None:
+    """Rebuild every read model from the log."""
+    from engine.projections import rebuild as rebuild_all
+
+    applied = rebuild_all(_app(ctx).store)
+    console.print(f"projections rebuilt from {applied} event applications")
+
+
+@projections_app.command("update")
+def projections_update(ctx: typer.Context) -> None:
+    """Bring every read model up to the head of the log."""
+    from engine.projections import update
+
+    console.print(f"{update(_app(ctx).store)} event applications")
+
+
+@alerts_app.command("list")
+def alerts_list(ctx: typer.Context,
+                open_only: Annotated[bool, typer.Option("--open", help="Only open alerts.")] = False) -> None:
+    from engine.alerts.queries import list_alerts
+
+    table = Table(title="alerts")
+    for col in ("id", "patient", "severity", "alert", "valid time", "state", "by", "message"):
+        table.add_column(col, overflow="fold")
+    for a in list_alerts(_app(ctx), open_only):
+        table.add_row(a["id"][:8], a["patient"], a["severity"], a["alert"], a["occurred_at"][:16], a["state"],
+                      a["acknowledged_by"] or "-", a["message"])
+    console.print(table)
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    ctx: typer.Context,
+    alert_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who acknowledges.")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+) -> None:
+    """Acknowledge an alert (an AlertAcknowledged event). ID may be the first characters of the id."""
+    from engine.alerts.queries import acknowledge, list_alerts
+
+    application = _app(ctx)
+    matches = [a["id"] for a in list_alerts(application) if a["id"].startswith(alert_id)]
+    if len(matches) != 1:
+        err.print(f"{len(matches)} alerts match {alert_id!r}")
+        raise typer.Exit(code=1)
+    result = acknowledge(application, matches[0], by, note)
+    console.print(f"alert {matches[0]}: {result['state']}")
 
 
 @dead_letters_app.command("list")

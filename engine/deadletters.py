@@ -21,7 +21,7 @@ def retry(app: App, dead_letter_id: int | None) -> list[tuple[int, str]]:
         if dead_letter_id is not None and letter.id != dead_letter_id:
             continue
         messages = read_bytes(letter.raw, origin=letter.origin, received_at=app.clock.now(),
-                              mapping=app.mapping, tz=app.settings.timezone)
+                              mapping=app.mapping, tz=app.tzinfo)
         outcomes = [m.outcome for m in messages]
         if messages and all(isinstance(o, Accepted | Skipped) for o in outcomes):
             with app.store.writer() as writer:

@@ -18,34 +18,29 @@ from sqlalchemy import select
 from engine.clock import Clock, system_clock
 from engine.derivation_sets import derived_stream
 from engine.logs import get_logger
+from engine.rulebook import RuleEngine
 from engine.store import EventStore, StoredEvent, StoreWriter
 from engine.store.schema import events as events_table
 from events import (
     CANONICAL_SET,
     CLOCK_STREAM,
-    AdministrationRetracted,
+    AlertRaised,
     ClockAdvanced,
     DerivationRevised,
     DerivedEvent,
     Event,
     PatientMerged,
-    PlateletCountRecorded,
-    ResultRetracted,
-    ResultStatus,
     Source,
     stable_event_id,
 )
-from engine.rulebook import RuleEngine
 
 log = get_logger("itpwatch.processor")
 
-_REWRITES_PAST = (ResultRetracted, AdministrationRetracted, PatientMerged)
 
 
 @dataclass
 class PatientState:
     deriver: Any
-    last_key: tuple[Any, ...] | None
     active: dict[str, DerivedEvent] = field(default_factory=dict)
     """derivation_key -> the stored derived event that currently holds."""
     used_ids: set[str] = field(default_factory=set)
@@ -61,11 +56,14 @@ class Processor:
         tz: str = "Europe/Berlin",
         clock: Clock = system_clock,
         rule_engine: RuleEngine | None = None,
+        alert_sinks: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.derivation_set = derivation_set or CANONICAL_SET
         self.rules = rule_engine or RuleEngine(profile, tz=tz, derivation_set=self.derivation_set)
         self.clock = clock
+        self.alert_sinks = tuple(alert_sinks)
+        """Sinks to notify. Empty for every run that must not deliver (replay, what-if, verify)."""
         self._patients: dict[str, PatientState] = {}
         self._merged_into: dict[str, str] | None = None
 
@@ -106,36 +104,40 @@ class Processor:
     # -- one patient -------------------------------------------------------------------------------
     def _derive_patient(self, writer: StoreWriter, patient: str, new: list[Event]) -> int:
         state = self._patients.get(patient)
-        sort_key = self.rules.sort_key
-        new_sorted = sorted(new, key=sort_key)
-        incremental = (
-            state is not None
-            and state.last_key is not None
-            and sort_key(new_sorted[0]) > state.last_key
-            and not any(_rewrites_past(e) for e in new_sorted)
-        )
-        if incremental:
-            assert state is not None
-            produced: list[DerivedEvent] = []
-            for event in new_sorted:
-                produced.extend(state.deriver.feed(event))
-            state.last_key = sort_key(new_sorted[-1])
-            fresh = [d for d in produced if d.derivation_key not in state.active]
-            return self._append(writer, patient, state, fresh, withdrawn=[], trigger=new_sorted[0])
-        return self._rederive(writer, patient, trigger=new_sorted[0])
+        new_sorted = sorted(new, key=self.rules.sort_key)
+        if state is None or not state.deriver.accepts_in_order(new_sorted[0]):
+            return self._rederive(writer, patient, trigger=new_sorted[0])
+        # in order: the deriver folds incrementally, and re-folds by itself when a new event changes what
+        # is known about an earlier one (a correction, a retraction, a same-day premedication)
+        refolded = False
+        produced: list[DerivedEvent] = []
+        for event in new_sorted:
+            produced.extend(state.deriver.feed(event))
+            refolded = refolded or bool(state.deriver.superseded)
+        if refolded:
+            return self._diff_and_append(writer, patient, state, state.deriver.derived, trigger=new_sorted[0])
+        fresh = [d for d in produced if d.derivation_key not in state.active]
+        return self._append(writer, patient, state, fresh, withdrawn=[], trigger=new_sorted[0])
+
+    def rederive_patient(self, writer: StoreWriter, patient: str) -> int:
+        """Derive one patient from the start and append the difference (what-if runs, repairs)."""
+        history = self._history(writer, patient)
+        if not history:
+            return 0
+        return self._rederive(writer, patient, trigger=max(history, key=self.rules.sort_key))
 
     def _rederive(self, writer: StoreWriter, patient: str, *, trigger: Event) -> int:
-        history = self._history(writer, patient)
         state = self._load_state(writer, patient)
-        deriver = self.rules.new_deriver(patient)
-        derived: dict[str, DerivedEvent] = {}
-        ordered = sorted(history, key=self.rules.sort_key)
-        for event in ordered:
-            for d in deriver.feed(event):
-                derived.setdefault(d.derivation_key, d)
-        state.deriver = deriver
-        state.last_key = self.rules.sort_key(ordered[-1]) if ordered else None
+        state.deriver = self.rules.new_deriver(patient)
+        derived = state.deriver.load(self._history(writer, patient))
         self._patients[patient] = state
+        return self._diff_and_append(writer, patient, state, derived, trigger=trigger)
+
+    def _diff_and_append(self, writer: StoreWriter, patient: str, state: PatientState,
+                         derived_list: Sequence[DerivedEvent], *, trigger: Event) -> int:
+        derived: dict[str, DerivedEvent] = {}
+        for d in derived_list:
+            derived.setdefault(d.derivation_key, d)
         fresh = [d for key, d in derived.items() if key not in state.active]
         withdrawn = [d for key, d in state.active.items() if key not in derived]
         return self._append(writer, patient, state, fresh, withdrawn=withdrawn, trigger=trigger)
@@ -177,14 +179,38 @@ class Processor:
             )
             for d in withdrawn:
                 state.active.pop(d.derivation_key, None)
+        stored_fresh: list[DerivedEvent] = []
         for d in fresh:
             stored = d.model_copy(
                 update={"stream": stream, "recorded_at": now, "event_id": self._unique_id(state, d.derivation_key)}
             )
             batch.append(stored)
+            stored_fresh.append(stored)
             state.active[d.derivation_key] = stored
+        fresh = stored_fresh
         writer.append(batch)
+        if self.alert_sinks and self.derivation_set == CANONICAL_SET:
+            self._enqueue_alerts(writer, fresh, withdrawn, now)
         return len(batch)
+
+    def _enqueue_alerts(self, writer: StoreWriter, fresh: list[DerivedEvent], withdrawn: list[DerivedEvent],
+                        now: Any) -> None:
+        from engine.alerts.outbox import enqueue, sinks_notified
+
+        writer.flush()
+        for event in withdrawn:
+            if isinstance(event, AlertRaised):
+                sinks = sinks_notified(writer.connection, str(event.event_id))
+                enqueue(writer.connection, event, "withdrawn", sinks, now,
+                        reason="a later or corrected result removed the finding behind this alert")
+        for event in fresh:
+            stored = self._stored_alert(event)
+            if stored is not None:
+                enqueue(writer.connection, stored, "raised", self.alert_sinks, now)
+
+    @staticmethod
+    def _stored_alert(event: DerivedEvent) -> AlertRaised | None:
+        return event if isinstance(event, AlertRaised) else None
 
     @staticmethod
     def _unique_id(state: PatientState, key: str) -> Any:
@@ -212,7 +238,7 @@ class Processor:
         return history
 
     def _load_state(self, writer: StoreWriter, patient: str) -> PatientState:
-        state = PatientState(deriver=None, last_key=None)
+        state = PatientState(deriver=None)
         stored = [
             s.event for s in writer.read_stream(derived_stream(patient, self.derivation_set))
             if isinstance(s.event, DerivedEvent) and s.event.derivation_set == self.derivation_set
@@ -267,12 +293,6 @@ class Processor:
         return derive_in_memory(self.rules, events)
 
 
-def _rewrites_past(event: Event) -> bool:
-    if isinstance(event, _REWRITES_PAST):
-        return True
-    return isinstance(event, PlateletCountRecorded) and event.status in (ResultStatus.CORRECTED, ResultStatus.AMENDED)
-
-
 def derive_in_memory(rules: RuleEngine, events: Iterable[Event]) -> dict[str, dict[str, DerivedEvent]]:
     """patient -> derivation_key -> derived event, from clinical events only; used by replay and verify."""
     merged: dict[str, str] = {}
@@ -294,11 +314,9 @@ def derive_in_memory(rules: RuleEngine, events: Iterable[Event]) -> dict[str, di
     for patient, history in sorted(by_patient.items()):
         if latest_clock is not None:
             history = [*history, latest_clock]
-        deriver = rules.new_deriver(patient)
         derived: dict[str, DerivedEvent] = {}
-        for event in sorted(history, key=rules.sort_key):
-            for d in deriver.feed(event):
-                derived.setdefault(d.derivation_key, d)
+        for d in rules.new_deriver(patient).load(history):
+            derived.setdefault(d.derivation_key, d)
         out[patient] = derived
     return out
 

@@ -8,6 +8,7 @@ An ACK is written only after ingest_one returned, that is after the transaction 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -40,21 +41,22 @@ class Service:
         from adapters.hl7v2.ack import build_ack
         from adapters.reader import read_bytes
 
-        messages = read_bytes(frame, origin="mllp", received_at=self.app.clock.now(), mapping=self.app.mapping,
-                              tz=self.app.settings.timezone, feed="mllp")
+        now = self.app.clock.now()
+        messages = read_bytes(frame, origin=f"mllp:{peer}", received_at=now, mapping=self.app.mapping,
+                              tz=self.app.tzinfo, hl7_feed="mllp")
         if not messages:
-            return build_ack(frame, "AR", Rejected("empty frame", None, "AR", "100"))
+            return build_ack(frame, "AR", at=now, error=Rejected("empty frame", None, "AR", "100"))
         results: list[MessageResult] = [self.ingestor.ingest_one(m) for m in messages]
         first = results[0]
         log.info("mllp message stored", ack=first.ack_code, duplicates=sum(r.duplicate for r in results))
-        return build_ack(messages[0].raw, first.ack_code, first.rejection)
+        return build_ack(messages[0].raw, first.ack_code, at=self.app.clock.now(), error=first.rejection)
 
     # -- FHIR over HTTP ----------------------------------------------------------------------------
     def store_fhir(self, body: bytes) -> list[tuple[Any, MessageResult]]:
         from adapters.reader import read_bytes
 
         messages = read_bytes(body, origin="http", received_at=self.app.clock.now(), mapping=self.app.mapping,
-                              tz=self.app.settings.timezone, feed="fhir-http")
+                              tz=self.app.tzinfo, fhir_feed="fhir-http")
         return [(m, self.ingestor.ingest_one(m)) for m in messages]
 
     def close(self) -> None:
@@ -69,10 +71,8 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
-            pass
     tasks: list[asyncio.Task[Any]] = []
     mllp_server = None
     if mllp_port is not None:

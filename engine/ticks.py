@@ -20,7 +20,7 @@ def clock_event(at: datetime, recorded_at: datetime) -> ClockAdvanced:
 
 def advance_clock(app: App, at: datetime) -> int:
     """Append the clock event and derive in the same transaction; returns the derived events appended."""
-    processor = app.processor()
+    processor = app.live_processor
     with app.store.writer() as writer:
         writer.append([clock_event(at, app.clock.now())])
         return int(processor.process(writer, list(writer.appended)))

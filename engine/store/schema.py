@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Date,
-    Float,
     Column,
+    Date,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,

@@ -1,0 +1,104 @@
+"""One row per patient: the current episode and its state under the canonical profile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from engine.derivation_sets import patient_of
+from engine.store import StoredEvent
+from engine.store.eventstore import _read_stream
+from engine.store.schema import alerts, patient_status
+from engine.store.timestamps import to_db
+from events import (
+    CANONICAL_SET,
+    CLOCK_STREAM,
+    COUNTING_STATUSES,
+    CompleteResponseAchieved,
+    DerivationRevised,
+    DerivedEvent,
+    EpisodeStarted,
+    Event,
+    NonResponseDeclared,
+    PlateletCountRecorded,
+    ResponseAchieved,
+    ResponseLost,
+    ResultRetracted,
+    SustainedRemissionReached,
+)
+
+STATE_OF = {
+    EpisodeStarted: "assessing",
+    ResponseAchieved: "responder",
+    CompleteResponseAchieved: "complete-responder",
+    ResponseLost: "relapsed",
+    NonResponseDeclared: "non-responder",
+    SustainedRemissionReached: "sustained-remission",
+}
+
+
+def status_row(patient: str, events: Sequence[Event]) -> dict[str, Any]:
+    """The status of one patient from their stream (clinical and canonical derived events)."""
+    derived = [e for e in events if isinstance(e, DerivedEvent) and e.derivation_set == CANONICAL_SET]
+    superseded = {i for e in derived if isinstance(e, DerivationRevised) for i in e.supersedes}
+    active = [e for e in derived if str(e.event_id) not in superseded and type(e) in STATE_OF]
+    state, agent, episode, since, version = "untracked", None, None, None, None
+    if active:
+        latest_episode = max((e.episode or 0) for e in active)
+        in_episode = [e for e in active if (e.episode or 0) == latest_episode]
+        # the state is the latest transition by valid time; a CR outranks an R reached on the same day
+        rank = {EpisodeStarted: 0, ResponseAchieved: 1, CompleteResponseAchieved: 2, SustainedRemissionReached: 3,
+                NonResponseDeclared: 4, ResponseLost: 5}
+        last = max(in_episode, key=lambda e: (e.occurred_at, rank[type(e)]))
+        state, agent, episode = STATE_OF[type(last)], last.agent, latest_episode
+        since, version = _date_of(last), last.profile_version
+    latest: dict[str, PlateletCountRecorded] = {}
+    retracted: set[str] = set()
+    for e in events:
+        if isinstance(e, PlateletCountRecorded):
+            prev = latest.get(e.result_key)
+            if prev is None or (e.reported_at or e.recorded_at, e.recorded_at) >= (prev.reported_at or prev.recorded_at, prev.recorded_at):
+                latest[e.result_key] = e
+        elif isinstance(e, ResultRetracted):
+            retracted.add(e.result_key)
+    counts = [c for k, c in latest.items() if k not in retracted and c.status in COUNTING_STATUSES and c.value is not None]
+    last_count = max(counts, key=lambda c: c.occurred_at) if counts else None
+    return {
+        "derivation_set": CANONICAL_SET, "patient": patient, "agent": agent, "episode": episode, "state": state,
+        "since": since, "last_count": last_count.value if last_count else None,
+        "last_count_at": last_count.occurred_at if last_count else None, "open_alerts": 0, "profile_version": version,
+    }
+
+
+def _date_of(event: DerivedEvent) -> date:
+    for name in ("onset", "reached_on", "assessed_on", "d1"):
+        value = getattr(event, name, None)
+        if isinstance(value, date):
+            return value
+    return event.occurred_at.date()
+
+
+class PatientStatusProjection:
+    name = "patient_status"
+
+    def apply(self, conn: Connection, batch: Sequence[StoredEvent]) -> None:
+        patients = sorted({patient_of(s.event.stream) for s in batch if s.event.stream != CLOCK_STREAM
+                           and "::" not in s.event.stream})
+        dialect = conn.dialect.name
+        for patient in patients:
+            events = [s.event for s in _read_stream(conn, patient)]
+            row = status_row(patient, events)
+            row["open_alerts"] = len(conn.execute(
+                select(alerts.c.alert_event_id).where(alerts.c.patient == patient, alerts.c.state == "open")
+            ).all())
+            if isinstance(row["last_count_at"], datetime):
+                row["last_count_at"] = to_db(row["last_count_at"], dialect)
+            conn.execute(delete(patient_status).where(patient_status.c.derivation_set == CANONICAL_SET,
+                                                      patient_status.c.patient == patient))
+            conn.execute(insert(patient_status).values(**row))
+
+    def reset(self, conn: Connection) -> None:
+        conn.execute(delete(patient_status))
