@@ -113,7 +113,8 @@ def _print_summary(summary: Any) -> None:
     table.add_row("events appended", str(summary.events))
     table.add_row("derived events appended", str(summary.derived))
     table.add_row("duplicates", str(summary.duplicates))
-    table.add_row("skipped as not relevant", str(sum(summary.skipped.values())))
+    table.add_row("messages skipped as not relevant", str(sum(summary.skipped.values())))
+    table.add_row("parts skipped (other analytes, other drugs)", str(summary.skipped_parts))
     table.add_row("dead-lettered", str(len(summary.dead_lettered)))
     console.print(table)
     if summary.skipped:

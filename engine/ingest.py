@@ -42,6 +42,8 @@ class IngestSummary:
     duplicates: int = 0
     derived: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    skipped_parts: int = 0
+    """Irrelevant parts of accepted messages: other analytes of a CBC, drugs that are not tracked."""
     dead_lettered: list[DeadLetterNote] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
 
@@ -52,6 +54,7 @@ class IngestSummary:
         self.duplicates += other.duplicates
         self.derived += other.derived
         self.skipped.update(other.skipped)
+        self.skipped_parts += other.skipped_parts
         self.dead_lettered.extend(other.dead_lettered)
         self.unreadable.extend(other.unreadable)
 
@@ -127,7 +130,7 @@ class Ingestor:
                 summary.accepted += 1
                 summary.events += len(writer.appended) - before
             if outcome.skipped_parts:
-                summary.skipped["parts of accepted messages (other analytes, other drugs)"] += outcome.skipped_parts
+                summary.skipped_parts += outcome.skipped_parts
             return MessageResult(result.ack_code, result.duplicate)
         if isinstance(outcome, Skipped):
             summary.skipped[outcome.reason] += 1

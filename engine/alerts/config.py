@@ -1,4 +1,9 @@
-"""Alert sink configuration: one YAML file names the sinks; without one, alerts go to the log sink only."""
+"""Alert sink configuration: one YAML file names the sinks; without one, alerts go to the log sink only.
+
+The file format is documented in docs/alerts.md. A sink's name is part of every idempotency key of the
+rows queued for it, so renaming a sink makes its pending rows undeliverable (they fail after their
+attempts): rename only with an empty outbox.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,65 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class SinkConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$", max_length=40)
     kind: Literal["log", "webhook", "smtp"]
     url: str | None = None
+    """webhook: the URL the JSON body is POSTed to."""
     host: str | None = None
-    port: int | None = None
+    """smtp: the mail relay."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """smtp: the relay's port (default 25)."""
     sender: str | None = None
+    """smtp: the From address."""
     recipients: tuple[str, ...] = ()
-    timeout_seconds: float = 5.0
-    max_attempts: int = 8
+    """smtp: the To addresses."""
+    starttls: bool = False
+    """smtp: upgrade the connection with STARTTLS before sending."""
+    username: str | None = None
+    """smtp: log in as this user (with the password from the environment variable `password_env`)."""
+    password_env: str | None = None
+    """smtp: name of the environment variable that holds the password; the password is never in the file."""
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    """Seconds one delivery attempt may take (connect + send + answer)."""
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    """Attempts before a row is marked 'failed'."""
+    backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    """The wait after the n-th failed attempt is min(2**n seconds, this cap)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> SinkConfig:
+        if self.kind == "webhook":
+            if not self.url or not self.url.startswith(("http://", "https://")):
+                raise ValueError(f"sink {self.name!r}: a webhook needs an http(s) url")
+        elif self.kind == "smtp":
+            missing = [f for f in ("host", "sender") if not getattr(self, f)]
+            if not self.recipients:
+                missing.append("recipients")
+            if missing:
+                raise ValueError(f"sink {self.name!r}: an smtp sink needs {', '.join(missing)}")
+            if self.username and not self.password_env:
+                raise ValueError(f"sink {self.name!r}: username given without password_env")
+        return self
 
 
 class SinksFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sinks: tuple[SinkConfig, ...] = (SinkConfig(name="log", kind="log"),)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SinksFile:
+        names = [s.name for s in self.sinks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"sink names must be unique: {', '.join(duplicates)}")
+        return self
 
     @property
     def names(self) -> tuple[str, ...]:
