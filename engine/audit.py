@@ -35,7 +35,7 @@ def superseded_ids(events: Iterable[Event], derivation_set: str = CANONICAL_SET)
 
 
 def patient_events(events: Sequence[Event], patient: str) -> list[Event]:
-    return [e for e in events if patient_of(e.stream) == patient and "::" not in e.stream
+    return [e for e in events if (patient_of(e.stream) == patient and "::" not in e.stream)
             or e.stream == CLOCK_STREAM]
 
 
@@ -60,7 +60,7 @@ class Explanation:
     event: DerivedEvent
     statement: str
     superseded: bool
-    inputs: list[Event]
+    inputs: Sequence[Event]
     missing_inputs: list[str]
 
 

@@ -167,7 +167,9 @@ def _update_projections(application: App) -> None:
 
 
 @app.command()
-def status(ctx: typer.Context, patient: Annotated[str | None, typer.Argument(help="One patient (MRN).")] = None) -> None:
+def status(
+    ctx: typer.Context, patient: Annotated[str | None, typer.Argument(help="One patient (MRN).")] = None
+) -> None:
     """Current episode and state of each patient under the canonical profile."""
     from sqlalchemy import select
 
@@ -198,6 +200,7 @@ def status(ctx: typer.Context, patient: Annotated[str | None, typer.Argument(hel
 def timeline(ctx: typer.Context, patient: str) -> None:
     """Every event of a patient by valid time, with recorded time and source; derived ones interleaved."""
     from engine.audit import describe, superseded_ids
+    from events import DerivedEvent
 
     application = _app(ctx)
     events = [s.event for s in application.store.read_stream(patient)]
@@ -209,11 +212,10 @@ def timeline(ctx: typer.Context, patient: str) -> None:
     for col in ("valid time", "recorded", "event", "detail", "source", "id"):
         table.add_column(col, overflow="fold")
     for e in sorted(events, key=lambda e: (e.occurred_at, e.stream_version)):
-        derived = hasattr(e, "rule_id")
-        kind = f"[cyan]{e.type}[/cyan]" if derived else e.type
+        kind = f"[cyan]{e.type}[/cyan]" if isinstance(e, DerivedEvent) else e.type
         if str(e.event_id) in gone:
             kind = f"[strike]{e.type}[/strike] (revised)"
-        source = f"{e.source.feed} {e.source.message_id or ''}" if not derived else f"rule {e.rule_id}"  # type: ignore[attr-defined]
+        source = f"rule {e.rule_id}" if isinstance(e, DerivedEvent) else f"{e.source.feed} {e.source.message_id or ''}"
         table.add_row(e.occurred_at.isoformat(timespec="minutes"), e.recorded_at.isoformat(timespec="seconds"),
                       kind, describe(e), source, str(e.event_id)[:8])
     console.print(table)
@@ -314,7 +316,8 @@ def explain(
     transition: Annotated[str | None, typer.Option("--transition", help="A derived event id.")] = None,
 ) -> None:
     """The chain behind each transition: rule and statement, profile version, inputs with times and sources."""
-    from engine.audit import describe, explain as explain_chain
+    from engine.audit import describe
+    from engine.audit import explain as explain_chain
 
     application = _app(ctx)
     found = explain_chain(application, patient, transition)

@@ -230,7 +230,8 @@ class Processor:
         history: list[Event] = []
         for stream in streams:
             history.extend(
-                s.event for s in writer.read_stream(stream) if s.event.CLINICAL and not isinstance(s.event, DerivedEvent)
+                s.event for s in writer.read_stream(stream)
+                if s.event.CLINICAL and not isinstance(s.event, DerivedEvent)
             )
         latest_clock = self._latest_clock(writer)
         if latest_clock is not None:

@@ -23,7 +23,7 @@ def _pg_available() -> str | None:
             conn.execute(text("select 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
+    except Exception as exc:  # any failure means the server is not usable
         return f"{type(exc).__name__}: {exc}"
 
 

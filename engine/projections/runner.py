@@ -27,7 +27,9 @@ def _position(conn: Connection, name: str) -> int:
 
 def _set_position(conn: Connection, name: str, position: int) -> None:
     if conn.execute(select(projection_positions.c.name).where(projection_positions.c.name == name)).first():
-        conn.execute(sql_update(projection_positions).where(projection_positions.c.name == name).values(position=position))
+        conn.execute(
+            sql_update(projection_positions).where(projection_positions.c.name == name).values(position=position)
+        )
     else:
         conn.execute(insert(projection_positions).values(name=name, position=position))
 

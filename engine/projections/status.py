@@ -40,6 +40,11 @@ STATE_OF = {
 }
 
 
+STATE_RANK = {"EpisodeStarted": 0, "ResponseAchieved": 1, "CompleteResponseAchieved": 2,
+              "SustainedRemissionReached": 3, "NonResponseDeclared": 4, "ResponseLost": 5}
+"""On the same valid time, the later state in an episode's course wins (a CR outranks an R of that day)."""
+
+
 def status_row(patient: str, events: Sequence[Event]) -> dict[str, Any]:
     """The status of one patient from their stream (clinical and canonical derived events)."""
     derived = [e for e in events if isinstance(e, DerivedEvent) and e.derivation_set == CANONICAL_SET]
@@ -50,9 +55,7 @@ def status_row(patient: str, events: Sequence[Event]) -> dict[str, Any]:
         latest_episode = max((e.episode or 0) for e in active)
         in_episode = [e for e in active if (e.episode or 0) == latest_episode]
         # the state is the latest transition by valid time; a CR outranks an R reached on the same day
-        rank = {EpisodeStarted: 0, ResponseAchieved: 1, CompleteResponseAchieved: 2, SustainedRemissionReached: 3,
-                NonResponseDeclared: 4, ResponseLost: 5}
-        last = max(in_episode, key=lambda e: (e.occurred_at, rank[type(e)]))
+        last = max(in_episode, key=lambda e: (e.occurred_at, STATE_RANK[e.type]))
         state, agent, episode = STATE_OF[type(last)], last.agent, latest_episode
         since, version = _date_of(last), last.profile_version
     latest: dict[str, PlateletCountRecorded] = {}
@@ -60,17 +63,22 @@ def status_row(patient: str, events: Sequence[Event]) -> dict[str, Any]:
     for e in events:
         if isinstance(e, PlateletCountRecorded):
             prev = latest.get(e.result_key)
-            if prev is None or (e.reported_at or e.recorded_at, e.recorded_at) >= (prev.reported_at or prev.recorded_at, prev.recorded_at):
+            if prev is None or _version(e) >= _version(prev):
                 latest[e.result_key] = e
         elif isinstance(e, ResultRetracted):
             retracted.add(e.result_key)
-    counts = [c for k, c in latest.items() if k not in retracted and c.status in COUNTING_STATUSES and c.value is not None]
+    counts = [c for k, c in latest.items()
+              if k not in retracted and c.status in COUNTING_STATUSES and c.value is not None]
     last_count = max(counts, key=lambda c: c.occurred_at) if counts else None
     return {
         "derivation_set": CANONICAL_SET, "patient": patient, "agent": agent, "episode": episode, "state": state,
         "since": since, "last_count": last_count.value if last_count else None,
         "last_count_at": last_count.occurred_at if last_count else None, "open_alerts": 0, "profile_version": version,
     }
+
+
+def _version(count: PlateletCountRecorded) -> tuple[datetime, datetime]:
+    return (count.reported_at or count.recorded_at, count.recorded_at)
 
 
 def _date_of(event: DerivedEvent) -> date:

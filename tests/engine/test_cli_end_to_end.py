@@ -25,6 +25,11 @@ def itp(db: str, *args: str, code: int = 0) -> str:
     return result.output
 
 
+def summary_rows(output: str) -> dict[str, str]:
+    rows = [line.split("│") for line in output.splitlines() if line.count("│") == 3]
+    return {cells[1].strip(): cells[2].strip() for cells in rows}
+
+
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> str:
     db = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'itpwatch.db'}"
@@ -36,13 +41,13 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_ingest_summary_counts_every_message(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'x.db'}"
     out = itp(db, "ingest", str(EXAMPLES))
-    lines = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    lines = summary_rows(out)
     assert int(lines["messages read"]) == 512
     assert int(lines["duplicates"]) == 2
     assert int(lines["dead-lettered"]) == 0
     assert int(lines["derived events appended"]) > 0
     again = itp(db, "ingest", str(EXAMPLES))
-    lines = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in again.splitlines() if line.count("│") == 3}
+    lines = summary_rows(again)
     assert int(lines["events appended"]) == 0, "a second import of the same files appends nothing"
     assert int(lines["derived events appended"]) == 0
 
