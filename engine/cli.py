@@ -191,9 +191,27 @@ def status(
         table.add_row(r["patient"], r["agent"] or "-", str(r["episode"] or "-"), r["state"],
                       str(r["since"] or "-"), last, at, str(r["open_alerts"]))
     console.print(table)
+    if patient is None:
+        _print_cohort_lines(application)
     if patient is not None and not rows:
         err.print(f"no patient {patient}")
         raise typer.Exit(code=1)
+
+
+def _print_cohort_lines(application: App) -> None:
+    import json as json_module
+
+    from sqlalchemy import select
+
+    from engine.store.schema import cohort_statistics
+
+    with application.store.engine.connect() as conn:
+        for agent, summary in conn.execute(select(cohort_statistics.c.agent, cohort_statistics.c.summary)):
+            data = json_module.loads(summary)
+            rate = data.get("response_rate") or {}
+            console.print(f"{agent}: {data['patients']} patients, {data['responders']} responders "
+                          f"({rate.get('percent', '-')} %), {data['complete_responders']} complete, "
+                          f"{data['non_responders']} non-responders, {data['pending']} pending")
 
 
 @app.command()
@@ -413,6 +431,21 @@ def alerts_ack(
         raise typer.Exit(code=1)
     result = acknowledge(application, matches[0], by, note)
     console.print(f"alert {matches[0]}: {result['state']}")
+
+
+@alerts_app.command("dispatch")
+def alerts_dispatch(ctx: typer.Context) -> None:
+    """Deliver every due alert notice to its sinks, then print the counts. For cron; exit 1 if a notice failed."""
+    from engine.alerts.dispatch import dispatch_until_idle, outbox_counts
+
+    application = _app(ctx)
+    result = dispatch_until_idle(application)
+    counts = outbox_counts(application)
+    console.print(f"delivered {result.delivered}, retry later {result.retried + result.deferred}, "
+                  f"failed {result.failed}; outbox: {counts.get('pending', 0)} pending, "
+                  f"{counts.get('delivered', 0)} delivered, {counts.get('failed', 0)} failed")
+    if result.failed:
+        raise typer.Exit(code=1)
 
 
 @dead_letters_app.command("list")

@@ -1,7 +1,8 @@
 """Feeding projections: each reads the log after its tracking position and commits rows + position together.
 
 A crash between two batches loses nothing and repeats nothing: the next run starts at the committed
-position. Order matters only within a projection; alerts run before patient_status (which counts them).
+position. Order matters only within a projection; alerts run before patient_status (which counts them). The
+episodes projection also refreshes the cohort statistics of every agent it touched.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from sqlalchemy import update as sql_update
 
 from engine.projections.alerts import AlertsProjection
 from engine.projections.base import Projection
+from engine.projections.episodes import EpisodesProjection
 from engine.projections.status import PatientStatusProjection
 from engine.store import EventStore
 from engine.store.schema import projection_positions
 
-PROJECTIONS: tuple[Projection, ...] = (AlertsProjection(), PatientStatusProjection())
+PROJECTIONS: tuple[Projection, ...] = (AlertsProjection(), PatientStatusProjection(), EpisodesProjection())
 
 
 def _position(conn: Connection, name: str) -> int:

@@ -142,4 +142,13 @@ alert_outbox = Table(
 )
 Index("ix_outbox_state_next", alert_outbox.c.state, alert_outbox.c.next_attempt_at)
 
+cohort_statistics = Table(
+    "cohort_statistics",
+    metadata,
+    Column("derivation_set", String(100), primary_key=True),
+    Column("agent", String(60), primary_key=True),
+    Column("profile", String(100), nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
 APPEND_ONLY_TABLES = ("events", "inbound_messages", "dead_letters", "dead_letter_resolutions")

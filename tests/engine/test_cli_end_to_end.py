@@ -189,14 +189,16 @@ def test_projections_rebuild_is_identical(loaded: str) -> None:
     itp(loaded, "projections", "update")
     engine = create_engine(loaded)
 
-    def snapshot() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    queries = ("SELECT * FROM patient_status ORDER BY patient", "SELECT * FROM alerts ORDER BY alert_event_id",
+               "SELECT * FROM episodes ORDER BY patient, agent, episode", "SELECT * FROM cohort_statistics")
+
+    def snapshot() -> list[list[tuple[object, ...]]]:
         with engine.connect() as conn:
-            status = conn.execute(text("SELECT * FROM patient_status ORDER BY patient")).all()
-            alerts = conn.execute(text("SELECT * FROM alerts ORDER BY alert_event_id")).all()
-        return [tuple(r) for r in status], [tuple(r) for r in alerts]
+            return [[tuple(r) for r in conn.execute(text(q)).all()] for q in queries]
 
     before = snapshot()
-    assert before[0] and before[1]
+    assert all(before)
+    assert '"responders":5' in str(before[3])
     itp(loaded, "projections", "rebuild")
     assert snapshot() == before
 

@@ -1,0 +1,82 @@
+"""Episodes per patient and agent, and the cohort statistics computed from them.
+
+Rows are the report's own models (engine.reporting), so the read model and `itpwatch report` can never
+disagree on what an episode, a response duration or a serious infection is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from sqlalchemy import Connection, delete, insert, select
+
+from engine.derivation_sets import patient_of
+from engine.reporting import PatientRow, build_report
+from engine.reporting.cohort import summarise
+from engine.store import StoredEvent
+from engine.store.eventstore import _read_stream
+from engine.store.schema import cohort_statistics, episodes
+from events import CANONICAL_SET, CLOCK_STREAM, DrugAdministered, EpisodeStarted
+
+PATIENT_ROW = 0
+"""Episode index 0 holds the patient-level row (demographics, applications, infections) of an agent."""
+
+
+@cache
+def _infection_codes(profile: str) -> frozenset[str]:
+    from rules import ProfileError, load_profile
+
+    try:
+        return frozenset(load_profile(profile).infection.codes)
+    except (ProfileError, OSError):
+        return frozenset()
+
+
+class EpisodesProjection:
+    name = "episodes"
+
+    def __init__(self, tz: str = "Europe/Berlin") -> None:
+        self.tz = tz
+
+    def apply(self, conn: Connection, batch: Sequence[StoredEvent]) -> None:
+        patients = sorted({patient_of(s.event.stream) for s in batch
+                           if s.event.stream != CLOCK_STREAM and "::" not in s.event.stream})
+        touched_agents: set[str] = set()
+        for patient in patients:
+            events = [s.event for s in _read_stream(conn, patient)]
+            starts = [e for e in events if isinstance(e, EpisodeStarted) and e.derivation_set == CANONICAL_SET]
+            conn.execute(delete(episodes).where(episodes.c.derivation_set == CANONICAL_SET,
+                                                episodes.c.patient == patient))
+            if not starts:
+                continue
+            profile = starts[-1].profile
+            agents = sorted({e.agent for e in starts if e.agent} |
+                            {e.agent for e in events if isinstance(e, DrugAdministered) and e.agent in
+                             {s.agent for s in starts}})
+            for agent in agents:
+                report = build_report(events, agent=agent, profile=profile, profile_version=starts[-1].profile_version,
+                                      as_of=None, serious_infection_codes=_infection_codes(profile), tz=self.tz)
+                for row in report.patients:
+                    touched_agents.add(agent)
+                    conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient, agent=agent,
+                                                         episode=PATIENT_ROW, row=row.model_dump_json()))
+                    for ep in row.episodes:
+                        conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient,
+                                                             agent=agent, episode=ep.index, row=ep.model_dump_json()))
+        for agent in sorted(touched_agents):
+            self._refresh_cohort(conn, agent)
+
+    def _refresh_cohort(self, conn: Connection, agent: str) -> None:
+        rows = [PatientRow.model_validate_json(r[0]) for r in conn.execute(
+            select(episodes.c.row).where(episodes.c.derivation_set == CANONICAL_SET, episodes.c.agent == agent,
+                                         episodes.c.episode == PATIENT_ROW).order_by(episodes.c.patient))]
+        conn.execute(delete(cohort_statistics).where(cohort_statistics.c.derivation_set == CANONICAL_SET,
+                                                     cohort_statistics.c.agent == agent))
+        if rows:
+            conn.execute(insert(cohort_statistics).values(derivation_set=CANONICAL_SET, agent=agent, profile="",
+                                                          summary=summarise(rows).model_dump_json()))
+
+    def reset(self, conn: Connection) -> None:
+        conn.execute(delete(episodes))
+        conn.execute(delete(cohort_statistics))
