@@ -361,17 +361,19 @@ class PatientDeriver:
                 [ep.d1_event_id],
                 assessed_on=assessed,
             ), facts
-        if t == "sustained-remission" and not ep.sustained and ep.response_onset is not None:
+        if (t == "sustained-remission" and not ep.sustained and ep.response_onset is not None
+                and ep.last_eligible_count_date is not None and ep.last_eligible_count_id is not None):
             ep.sustained = True
-            reached = ep.response_onset + timedelta(days=w.sustained_remission_days)
+            reached = ep.last_eligible_count_date
             facts = f"reached={reached}"
+            causes = [c for c in (ep.response_onset_event_id, ep.last_eligible_count_id) if c is not None]
             return self._emit(
                 SustainedRemissionReached,
                 rule,
                 ep,
                 facts,
-                tl.start_of(reached),
-                [ep.response_onset_event_id],
+                ep.days[reached].at,
+                causes,
                 reached_on=reached,
                 response_onset=ep.response_onset,
             ), facts

@@ -54,6 +54,9 @@ SITUATION_FIELDS: dict[str, FieldSpec] = {
     "loss_alerted": FieldSpec("bool", "the current failing run already raised its alert"),
     "days_since_d1": FieldSpec("int", "date - D1 date (D1 = day 1, so study day = this + 1); -1 without episode"),
     "days_since_response_onset": FieldSpec("int", "date - response onset date; -1 without response"),
+    "response_days_observed": FieldSpec(
+        "int", "date of the last eligible count - response onset date (the ongoing response duration); -1 none"
+    ),
     "days_since_last_eligible_count": FieldSpec(
         "int", "date - date of the last eligible count in the episode; -1 none"
     ),
@@ -94,6 +97,7 @@ def default_situation() -> Situation:
         "loss_alerted": False,
         "days_since_d1": -1,
         "days_since_response_onset": -1,
+        "response_days_observed": -1,
         "days_since_last_eligible_count": -1,
         "days_since_last_dose": -1,
         "deadline": "none",

@@ -349,6 +349,8 @@ class Timeline:
         )
         if ep.response_onset is not None:
             s["days_since_response_onset"] = (d - ep.response_onset).days
+            if ep.last_eligible_count_date is not None and ep.last_eligible_count_date >= ep.response_onset:
+                s["response_days_observed"] = (ep.last_eligible_count_date - ep.response_onset).days
         if ep.last_eligible_count_date is not None:
             s["days_since_last_eligible_count"] = (d - ep.last_eligible_count_date).days
         last = self.last_dose.get(ep.agent)
@@ -375,13 +377,8 @@ class Timeline:
                 if last is not None:
                     cands.append(("early_stop", last[0] + timedelta(days=w.early_stop_no_dose_days + 1)))
             if ep.state == "responder":
-                if not ep.sustained and ep.response_onset is not None:
-                    cands.append(
-                        (
-                            "sustained_remission",
-                            ep.response_onset + timedelta(days=w.sustained_remission_days),
-                        )
-                    )
+                # sustained remission has no deadline of its own: a response is known to last only as far
+                # as its last eligible count (domain.md A8), so an eligible count has to show it
                 if ep.last_eligible_count_date is not None:
                     cands.append(
                         (

@@ -107,7 +107,8 @@ def summary_paragraph(report: Report, *, response_definition: str | None = None)
         response += f"; median time to response was {_range(s.time_to_response_weeks, 'weeks')}"
     parts.append(response + ".")
     if s.pending:
-        parts.append(f"{spell(s.pending, capital=True)} patient(s) could not yet be assessed.")
+        who = "patient" if s.pending == 1 else "patients"
+        parts.append(f"{spell(s.pending, capital=True)} {who} could not yet be assessed.")
     if s.relapses:
         months = join(
             [num(r.months_after_response, 0 if r.months_after_response >= 1 else 1) for r in s.relapses]
@@ -144,8 +145,9 @@ def summary_paragraph(report: Report, *, response_definition: str | None = None)
         parts.append("No serious infections occurred.")
     else:
         noun = "infection" if s.serious_infections == 1 else "infections"
+        who = "patient" if s.patients_with_serious_infection == 1 else "patients"
         parts.append(
             f"{spell(s.serious_infections, capital=True)} serious {noun} occurred in "
-            f"{s.patients_with_serious_infection} patient(s)."
+            f"{spell(s.patients_with_serious_infection)} {who}."
         )
     return " ".join(parts)

@@ -42,7 +42,10 @@ def test_ingest_summary_counts_every_message(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'x.db'}"
     out = itp(db, "ingest", str(EXAMPLES))
     lines = summary_rows(out)
-    assert int(lines["messages read"]) == 512
+    hl7_messages = sum(f.read_bytes().count(b"MSH|") for f in EXAMPLES.glob("*.hl7"))
+    fhir_entries = json.loads((EXAMPLES / "fhir_bundle.json").read_text())["entry"]
+    csv_rows = len((EXAMPLES / "enrollment.csv").read_text().strip().splitlines()) - 1
+    assert int(lines["messages read"]) == hl7_messages + len(fhir_entries) + csv_rows
     assert int(lines["duplicates"]) == 2
     assert int(lines["dead-lettered"]) == 0
     assert int(lines["derived events appended"]) > 0

@@ -222,11 +222,23 @@ def test_response_before_day_84_prevents_non_response() -> None:
 
 
 def test_sustained_remission_at_182_days() -> None:
+    """Reached by an eligible count 182 days after onset (the response is known to last that long)."""
     events = [dose(0), count(10, 60), count(11, 70), count(100, 80), count(170, 90)]
-    assert not of_type(derive([*events, clock(191, 23)]), "SustainedRemissionReached")
-    out = derive([*events, clock(192)])
+    assert not of_type(derive([*events, count(191, 90)]), "SustainedRemissionReached")
+    out = derive([*events, count(192, 75)])
     (sr,) = of_type(out, "SustainedRemissionReached")
     assert sr.reached_on == d(192) and sr.response_onset == d(10)
+
+
+def test_sustained_remission_needs_a_count_not_only_time() -> None:
+    """Time passing without counts shows nothing about the response: a clock tick reaches no remission."""
+    events = [dose(0), count(10, 60), count(11, 70), count(100, 80), count(170, 90)]
+    assert not of_type(derive([*events, clock(400)]), "SustainedRemissionReached")
+
+
+def test_sustained_remission_not_from_a_failing_count() -> None:
+    events = [dose(0), count(10, 60), count(11, 70), count(170, 90)]
+    assert not of_type(derive([*events, count(195, 30)]), "SustainedRemissionReached")
 
 
 def test_corrected_count_removes_response() -> None:
