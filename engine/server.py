@@ -2,7 +2,13 @@
 
 All storage runs on one worker thread: appends are serialised by the database anyway, the processor's
 per-patient cache is single-threaded, and the event loop stays free to read frames from many senders.
-An ACK is written only after ingest_one returned, that is after the transaction committed.
+An ACK is written only after ingest_one returned, that is after the transaction committed. When storing
+fails (the database is gone, the disk is full), no ACK is sent and the connection is closed: the sender
+keeps the message and resends it, and a resend of a message that did commit is answered from the
+idempotency record with the same ACK code, storing nothing new.
+
+Shutdown (SIGTERM, SIGINT): the listeners stop accepting, frames already being stored get their ACK,
+frames arriving after that are not stored (no ACK: the sender resends them to the next process).
 """
 
 from __future__ import annotations
@@ -11,14 +17,26 @@ import asyncio
 import contextlib
 import json
 import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
+from adapters.base import AckCode
 from engine.app import App
 from engine.ingest import Ingestor, MessageResult
 from engine.logs import get_logger
 
 log = get_logger("itpwatch.server")
+
+GRACE_SECONDS = 5
+"""How long shutdown waits for frames being stored to be ACKed and for the HTTP server to finish."""
+
+
+class ShuttingDown(ConnectionAbortedError):
+    """A frame arrived after shutdown began: it is not stored and not ACKed (the connection is closed)."""
 
 
 class Service:
@@ -28,13 +46,30 @@ class Service:
         self.app = app
         self.ingestor: Ingestor = app.ingestor()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itpwatch-writer")
+        self.stopping = False
+        self.in_flight = 0
+        self.patients = PatientIndex(app)
 
     async def run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     # -- HL7 over MLLP -----------------------------------------------------------------------------
     async def handle_frame(self, frame: bytes, peer: str) -> bytes:
-        return await self.run(self.store_hl7, frame, peer)  # type: ignore[no-any-return]
+        if self.stopping:
+            raise ShuttingDown("server shutting down; frame not stored, no ACK")
+        self.in_flight += 1
+        started = time.perf_counter()
+        try:
+            ack: bytes = await self.run(self.store_hl7, frame, peer)
+        except Exception as exc:
+            # Not stored (the transaction rolled back) or not known to be: no ACK. The connection is closed so
+            # that the sender does not wait for one, and resends; a resend of a committed message is a duplicate.
+            log.error("mllp frame not stored; no ACK, connection closed", exc_type=type(exc).__name__)
+            raise ConnectionAbortedError(f"frame not stored: {type(exc).__name__}") from exc
+        finally:
+            self.in_flight -= 1
+        log.debug("mllp ack sent", elapsed_ms=round((time.perf_counter() - started) * 1000, 2))
+        return ack
 
     def store_hl7(self, frame: bytes, peer: str) -> bytes:
         from adapters.base import Rejected
@@ -46,71 +81,267 @@ class Service:
                               tz=self.app.tzinfo, hl7_feed="mllp")
         if not messages:
             return build_ack(frame, "AR", at=now, error=Rejected("empty frame", None, "AR", "100"))
-        results: list[MessageResult] = [self.ingestor.ingest_one(m) for m in messages]
+        try:
+            results: list[MessageResult] = [self.ingestor.ingest_one(m) for m in messages]
+        except Exception as exc:
+            return self._dead_letter_failure(messages[0], exc)
         first = results[0]
-        log.info("mllp message stored", ack=first.ack_code, duplicates=sum(r.duplicate for r in results))
-        return build_ack(messages[0].raw, first.ack_code, at=self.app.clock.now(), error=first.rejection)
+        log.info("mllp message stored", ack=first.ack_code, messages=len(messages),
+                 duplicates=sum(r.duplicate for r in results))
+        code = cast(AckCode, first.ack_code if first.ack_code in ("AA", "AE", "AR") else "AE")
+        return build_ack(messages[0].raw, code, at=self.app.clock.now(), error=first.rejection)
+
+    def _dead_letter_failure(self, message: Any, exc: Exception) -> bytes:
+        """Storing raised (its transaction rolled back): keep the raw message as a dead letter and answer AE 207.
+
+        A message that makes the engine fail would otherwise be resent forever and block its sender's queue;
+        as a dead letter it is kept and can be retried once the cause is fixed. If even that cannot be
+        written (the database is unreachable) the exception propagates: no ACK, and the sender resends.
+        """
+        from adapters.base import Rejected
+        from adapters.hl7v2.ack import build_ack
+        from engine.privacy import redact
+
+        log.error("mllp message failed to store; dead-lettered", exc_type=type(exc).__name__)
+        rejection = Rejected(f"internal: {type(exc).__name__}: storing failed", None, "AE", "207")
+        key = message.message_key
+        with self.app.store.writer() as writer:
+            if key is not None and (seen := writer.message_seen(key)) is not None:
+                code = cast(AckCode, seen[0])  # committed meanwhile (the failure came after the commit)
+                return build_ack(message.raw, code, at=self.app.clock.now(), error=None if code == "AA" else rejection)
+            writer.dead_letter(raw=redact(message.raw), feed=message.feed, origin=message.origin,
+                               reason=rejection.reason, field=None, error_code="207", ack_code="AE",
+                               message_key=key, recorded_at=self.app.clock.now())
+        return build_ack(message.raw, "AE", at=self.app.clock.now(), error=rejection)
 
     # -- FHIR over HTTP ----------------------------------------------------------------------------
     def store_fhir(self, body: bytes) -> list[tuple[Any, MessageResult]]:
         from adapters.reader import read_bytes
 
+        body = self.patients.resolve_references(body)
         messages = read_bytes(body, origin="http", received_at=self.app.clock.now(), mapping=self.app.mapping,
                               tz=self.app.tzinfo, fhir_feed="fhir-http")
-        return [(m, self.ingestor.ingest_one(m)) for m in messages]
+        out = []
+        for message in messages:
+            result = self.ingestor.ingest_one(message)
+            self.patients.learn(message)
+            out.append((message, result))
+        return out
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
 
 
+class PatientIndex:
+    """FHIR Patient ids this store has seen -> the patient's stream (its MRN).
+
+    The FHIR adapter resolves `subject: {reference: "Patient/123"}` only within the posted body. Over HTTP a
+    client posts the Patient once and then observations that point at it by id only; without this index
+    those would land in a stream `Patient/123`, apart from the same patient's MRN stream. The index is read
+    from the stored PatientDemographics events (whose source message id is `Patient/{id}`), so it survives
+    restarts, and grows with every Patient stored. Used on the storage thread only.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._streams: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, str]:
+        if self._streams is None:
+            from sqlalchemy import select
+
+            from engine.store.schema import events
+
+            streams: dict[str, str] = {}
+            query = select(events.c.stream, events.c.payload).where(events.c.type == "PatientDemographics")
+            with self.app.store.engine.connect() as conn:
+                for stream, payload in conn.execute(query):
+                    self._note(streams, stream, json.loads(payload).get("source") or {})
+            self._streams = streams
+        return self._streams
+
+    @staticmethod
+    def _note(streams: dict[str, str], stream: str, source: dict[str, Any]) -> None:
+        message_id = source.get("message_id")
+        if (str(source.get("feed", "")).startswith("fhir") and isinstance(message_id, str)
+                and message_id.startswith("Patient/") and not stream.startswith("Patient/")):
+            streams[message_id] = stream
+
+    def learn(self, message: Any) -> None:
+        from adapters.base import Accepted
+
+        if not isinstance(message.outcome, Accepted) or self._streams is None:
+            return
+        for event in message.outcome.events:
+            if event.type == "PatientDemographics":
+                self._note(self._streams, event.stream, event.source.model_dump())
+
+    def resolve_references(self, body: bytes) -> bytes:
+        """The body with `subject.identifier` added where the subject is a known Patient only by id."""
+        try:
+            doc = json.loads(body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError):
+            return body
+        if not isinstance(doc, dict):
+            return body
+        local: set[str] = set()  # patients the body itself carries: the adapter resolves those
+        if doc.get("resourceType") == "Bundle" and isinstance(doc.get("entry"), list):
+            entries = [e for e in doc["entry"] if isinstance(e, dict)]
+            resources = [e["resource"] for e in entries if isinstance(e.get("resource"), dict)]
+            local = {_relative(e["fullUrl"]) for e in entries if isinstance(e.get("fullUrl"), str)}
+        else:
+            resources = [doc]
+        local |= {f"{r.get('resourceType')}/{r.get('id')}" for r in resources if isinstance(r.get("id"), str)}
+        changed = False
+        for resource in resources:
+            for subject in _subjects(resource):
+                ref = subject.get("reference")
+                if not isinstance(ref, str) or isinstance(subject.get("identifier"), dict):
+                    continue
+                rel = _relative(ref)
+                if not rel.startswith("Patient/") or rel in local:
+                    continue
+                stream = self._load().get(rel)
+                if stream is not None:
+                    subject["identifier"] = {"value": stream}
+                    changed = True
+        if not changed:
+            return body
+        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def _subjects(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for key in ("subject", "patient"):
+        value = resource.get(key)
+        if isinstance(value, dict):
+            yield value
+
+
+def _relative(reference: str) -> str:
+    """'https://x/fhir/Patient/1' and 'https://x/fhir/Patient/1/_history/2' -> 'Patient/1'."""
+    parts = reference.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else reference
+
+
+class MllpConnections:
+    """The MLLP listener and its open connections, so that shutdown can end them instead of cancelling them.
+
+    adapters.mllp.serve_mllp does not expose its connections; cancelling a connection task at loop exit makes
+    Python 3.11's start_server callback log a CancelledError traceback. Closing the transport instead makes
+    the connection loop see end-of-stream and finish normally.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.open: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+
+    async def listen(self, host: str, port: int) -> asyncio.Server:
+        from adapters.mllp import DEFAULT_MAX_FRAME, _serve_connection
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self.open[task] = writer
+            try:
+                await _serve_connection(reader, writer, self.service.handle_frame, DEFAULT_MAX_FRAME)
+            finally:
+                self.open.pop(task, None)
+
+        return await asyncio.start_server(on_connect, host, port)
+
+    async def close(self, timeout: float) -> None:
+        for writer in list(self.open.values()):
+            writer.close()
+        if self.open:
+            await asyncio.wait(list(self.open), timeout=timeout)
+
+
 async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host: str,
                 ready: asyncio.Event | None = None) -> None:
-    from adapters.mllp import serve_mllp
-
+    if http_port is not None and not app.settings.http_token:
+        raise SystemExit("itpwatch serve: the HTTP listener needs a bearer token (--token or ITPWATCH_HTTP_TOKEN)")
     service = Service(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
+    # Open the store (and run migrations) before listening: a sender must never connect to a server that
+    # cannot store.
+    await service.run(lambda: app.store)
     tasks: list[asyncio.Task[Any]] = []
+    connections = MllpConnections(service)
     mllp_server = None
-    if mllp_port is not None:
-        mllp_server = await serve_mllp(host, mllp_port, service.handle_frame)
-        port = mllp_server.sockets[0].getsockname()[1]
-        print(json.dumps({"listening": "mllp", "host": host, "port": port}), flush=True)
     uvicorn_server = None
-    if http_port is not None:
-        import uvicorn
+    try:
+        if mllp_port is not None:
+            mllp_server = await connections.listen(host, mllp_port)
+            for bound in _bound(mllp_server.sockets):
+                print(json.dumps({"listening": "mllp", "host": bound[0], "port": bound[1]}), flush=True)
+            log.info("mllp listening", host=host, port=_bound(mllp_server.sockets)[0][1])
+        if http_port is not None:
+            import uvicorn
 
-        from engine.http import make_http_app
+            from engine.http import make_http_app
 
-        config = uvicorn.Config(make_http_app(service), host=host, port=http_port, log_config=None,
-                                access_log=False, lifespan="off")
-        uvicorn_server = uvicorn.Server(config)
-        uvicorn_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        tasks.append(asyncio.create_task(uvicorn_server.serve()))
-        while not uvicorn_server.started:
-            await asyncio.sleep(0.02)
-        bound = uvicorn_server.servers[0].sockets[0].getsockname()[1]
-        print(json.dumps({"listening": "http", "host": host, "port": bound}), flush=True)
-    dispatcher = _start_dispatcher(app, stop)
-    if dispatcher is not None:
-        tasks.append(dispatcher)
-    if ready is not None:
-        ready.set()
-    await stop.wait()
+            config = uvicorn.Config(make_http_app(service), host=host, port=http_port, log_config=None,
+                                    access_log=False, lifespan="off", timeout_graceful_shutdown=GRACE_SECONDS)
+            uvicorn_server = uvicorn.Server(config)
+            # The process's signals are handled here (stop.set), not by uvicorn: uvicorn >= 0.29 installs its
+            # own handlers while serving and re-raises the signal afterwards.
+            uvicorn_server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+            http_task = asyncio.create_task(uvicorn_server.serve())
+            tasks.append(http_task)
+            while not uvicorn_server.started:
+                if http_task.done():  # uvicorn could not bind (it exits instead of raising)
+                    raise SystemExit(f"itpwatch serve: HTTP listener on {host}:{http_port} did not start")
+                await asyncio.sleep(0.02)
+            for server in uvicorn_server.servers:
+                for bound in _bound(server.sockets):
+                    print(json.dumps({"listening": "http", "host": bound[0], "port": bound[1]}), flush=True)
+        dispatcher = _start_dispatcher(app, stop)
+        if dispatcher is not None:
+            tasks.append(dispatcher)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await _shutdown(service, connections, mllp_server, uvicorn_server, tasks, stop)
+
+
+def _bound(sockets: Any) -> list[tuple[str, int]]:
+    return [tuple(s.getsockname()[:2]) for s in sockets]
+
+
+async def _shutdown(service: Service, connections: MllpConnections, mllp_server: asyncio.Server | None,
+                    uvicorn_server: Any, tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> None:
+    stop.set()
     if mllp_server is not None:
         mllp_server.close()
-        await mllp_server.wait_closed()
     if uvicorn_server is not None:
         uvicorn_server.should_exit = True
+    deadline = time.monotonic() + GRACE_SECONDS
+    service.stopping = True
+    while service.in_flight and time.monotonic() < deadline:  # let frames being stored get their ACK out
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # the handlers that got their result write the ACK now
     for task in tasks:
         try:
-            await asyncio.wait_for(task, timeout=5)
+            await asyncio.wait_for(task, timeout=max(0.1, deadline - time.monotonic()))
         except (TimeoutError, asyncio.CancelledError):
             task.cancel()
-    service.close()
+        except (Exception, SystemExit) as exc:  # shutting down anyway; say what it was
+            log.warning("task failed during shutdown", exc_type=type(exc).__name__)
+    await connections.close(timeout=max(0.1, deadline - time.monotonic()))
+    if mllp_server is not None:
+        await mllp_server.wait_closed()
+    await asyncio.get_running_loop().run_in_executor(None, service.close)
+    log.info("stopped")
+    sys.stdout.flush()
 
 
 def _start_dispatcher(app: App, stop: asyncio.Event) -> asyncio.Task[Any] | None:
