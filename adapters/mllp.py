@@ -84,9 +84,10 @@ def frame(payload: bytes) -> bytes:
 Handler = Callable[[bytes, str], Awaitable[bytes]]
 
 
-async def _serve_connection(
+async def serve_connection(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handle: Handler, max_frame: int
 ) -> None:
+    """Read frames from one sender and answer each in order; public so a server can track its connections."""
     peername = writer.get_extra_info("peername")
     peer = (
         f"{peername[0]}:{peername[1]}"
@@ -123,6 +124,6 @@ async def serve_mllp(
     """Start an MLLP listener; `handle(frame, peer)` returns the ACK bytes, which are sent back framed."""
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_connection(reader, writer, handle, max_frame)
+        await serve_connection(reader, writer, handle, max_frame)
 
     return await asyncio.start_server(on_connect, host, port)

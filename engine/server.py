@@ -239,14 +239,14 @@ class MllpConnections:
         self.open: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
 
     async def listen(self, host: str, port: int) -> asyncio.Server:
-        from adapters.mllp import DEFAULT_MAX_FRAME, _serve_connection
+        from adapters.mllp import DEFAULT_MAX_FRAME, serve_connection
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             assert task is not None
             self.open[task] = writer
             try:
-                await _serve_connection(reader, writer, self.service.handle_frame, DEFAULT_MAX_FRAME)
+                await serve_connection(reader, writer, self.service.handle_frame, DEFAULT_MAX_FRAME)
             finally:
                 self.open.pop(task, None)
 
