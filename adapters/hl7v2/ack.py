@@ -13,7 +13,12 @@ import re
 from datetime import datetime
 
 from adapters.base import AckCode, InboundMessage, Rejected
-from adapters.hl7v2.split import decode_message, normalise_segments, repair_encoding_characters
+from adapters.hl7v2.split import (
+    declared_charset,
+    decode_message,
+    normalise_segments,
+    repair_encoding_characters,
+)
 
 ERROR_TEXT = {
     "0": "Message accepted",
@@ -91,6 +96,8 @@ def build_ack(
     added: ERR-2 location, ERR-3 code^text^HL70357, ERR-4 severity E, ERR-8 the user message.
     """
     fields, comp = _msh_fields(raw)
+    first_segment = next(iter(normalise_segments(raw)), b"")
+    codec = declared_charset(first_segment) or "utf-8"
 
     def f(n: int) -> str:
         return fields[n - 1] if len(fields) >= n else ""
@@ -115,6 +122,7 @@ def build_ack(
             ack_control_id(raw),
             escape(processing),
             escape(version),
+            *([""] * 5 + [f(18).split(comp)[0]] if codec != "utf-8" else []),
         ]
     )
     msa_text = escape(text) if text else ""
@@ -137,7 +145,8 @@ def build_ack(
             escape(reason),
         ]
         segments.append("|".join(err))
-    return ("\r".join(segments) + "\r").encode("utf-8")
+    # answer in the sender's character set (MSH-18 echoed), so a Latin-1 system reads the ERR text right
+    return ("\r".join(segments) + "\r").encode(codec, errors="replace")
 
 
 def ack_for(message: InboundMessage, *, at: datetime) -> bytes:

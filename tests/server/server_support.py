@@ -174,7 +174,10 @@ def parse_acks(data: bytes) -> list[tuple[str, str, bytes]]:
 
 
 def ack_segment(ack: bytes, name: str) -> list[str]:
-    for seg in ack.decode("utf-8").split("\r"):
+    """Decode as a sender would: by the ACK's MSH-18 (8859/1 -> Latin-1), UTF-8 otherwise."""
+    msh = ack.split(b"\r", 1)[0].split(b"|")
+    charset = "latin-1" if len(msh) > 17 and msh[17].strip() == b"8859/1" else "utf-8"
+    for seg in ack.decode(charset).split("\r"):
         if seg.startswith(name + "|"):
             return seg.split("|")
     raise AssertionError(f"no {name} segment in {ack!r}")
