@@ -19,13 +19,16 @@ SAFE_KEYS = frozenset(
         "profile", "profile_version", "derivation_set", "messages", "events", "appended", "duplicates",
         "skipped", "dead_lettered", "batch", "batches", "elapsed_ms", "rate", "port", "host", "sink",
         "attempt", "status", "position", "positions", "count", "patients", "revisions", "path_count",
-        "exc_type", "matcher", "reason_code", "streams", "alerts", "delivered", "failed",
+        "exc_type", "matcher", "reason_code", "streams", "alerts", "delivered", "failed", "alert_id", "alert",
+        "severity", "notice",
     }
 )
 """Keys whose values are never patient data. 'count' means a number of things, not a platelet count."""
 
 
-CODE_KEYS = frozenset({"event", "timestamp", "level", "error_code", "field", "profile_version", "rule_id", "port"})
+CODE_KEYS = frozenset(
+    {"event", "timestamp", "level", "error_code", "field", "profile_version", "rule_id", "port", "alert_id", "alert"}
+)
 """Keys whose string values may contain digits (codes, locations, hashes); elsewhere digits mean data."""
 
 

@@ -41,6 +41,8 @@ log = get_logger("itpwatch.processor")
 @dataclass
 class PatientState:
     deriver: Any
+    known_version: int = -1
+    """Version of the patient's stream when this process last derived it; another writer moves it on."""
     active: dict[str, DerivedEvent] = field(default_factory=dict)
     """derivation_key -> the stored derived event that currently holds."""
     used_ids: set[str] = field(default_factory=set)
@@ -96,16 +98,24 @@ class Processor:
             latest = max(clocks, key=lambda c: c.occurred_at)
             for patient in self._tracked_patients(writer):
                 by_patient[patient].append(latest)
+        appended_here: dict[str, int] = defaultdict(int)
+        for stored in appended:
+            appended_here[stored.event.stream] += 1
         count = 0
         for patient in sorted(by_patient):
-            count += self._derive_patient(writer, patient, by_patient[patient])
+            before = writer.stream_version(patient) - appended_here.get(patient, 0)
+            count += self._derive_patient(writer, patient, by_patient[patient], version_before=before)
+            self._patients[patient].known_version = writer.stream_version(patient)
         return count
 
     # -- one patient -------------------------------------------------------------------------------
-    def _derive_patient(self, writer: StoreWriter, patient: str, new: list[Event]) -> int:
+    def _derive_patient(self, writer: StoreWriter, patient: str, new: list[Event], *, version_before: int) -> int:
         state = self._patients.get(patient)
         new_sorted = sorted(new, key=self.rules.sort_key)
-        if state is None or not state.deriver.accepts_in_order(new_sorted[0]):
+        # another process (a second ingest beside `serve`) may have appended to this patient since we cached
+        # it; the stream version tells, and the patient is then derived from the log instead of the cache
+        stale = state is not None and state.known_version != version_before
+        if state is None or stale or not state.deriver.accepts_in_order(new_sorted[0]):
             return self._rederive(writer, patient, trigger=new_sorted[0])
         # in order: the deriver folds incrementally, and re-folds by itself when a new event changes what
         # is known about an earlier one (a correction, a retraction, a same-day premedication)
@@ -124,7 +134,9 @@ class Processor:
         history = self._history(writer, patient)
         if not history:
             return 0
-        return self._rederive(writer, patient, trigger=max(history, key=self.rules.sort_key))
+        count = self._rederive(writer, patient, trigger=max(history, key=self.rules.sort_key))
+        self._patients[patient].known_version = writer.stream_version(patient)
+        return count
 
     def _rederive(self, writer: StoreWriter, patient: str, *, trigger: Event) -> int:
         state = self._load_state(writer, patient)

@@ -49,3 +49,20 @@ def test_arrival_order_does_not_change_derived_state(db_url: str, tmp_path: Path
     assert _derive(url2, shuffled) == in_order
     reversed_url = f"sqlite:///{tmp_path / 'reversed.db'}"
     assert _derive(reversed_url, messages[::-1]) == in_order
+
+
+def test_two_processes_writing_one_patient_stay_consistent(tmp_path: Path) -> None:
+    """`serve` and a separate `itpwatch ingest` share a database: neither may derive from a stale cache."""
+    from engine.verification import compare_derivations
+
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    messages = [m for m in _messages() if b"PID|1||100003" in m]
+    first, second = App(Settings(database_url=url)), App(Settings(database_url=url))
+    writers = [first.ingestor(), second.ingestor()]
+    for i, raw in enumerate(sorted(messages, key=lambda m: m.split(b"|")[6])):
+        writers[i % 2].ingest(read_bytes(raw, origin="test", received_at=datetime.now(UTC), mapping=first.mapping))
+    events = [s.event for s in first.store.read_all()]
+    assert compare_derivations(first, events) == []
+    assert "ResponseLost" in {d.type for d in active_derived(events)["100003"].values()}
+    first.close()
+    second.close()
