@@ -376,16 +376,11 @@ class Timeline:
                 last = self.last_dose.get(ep.agent)
                 if last is not None:
                     cands.append(("early_stop", last[0] + timedelta(days=w.early_stop_no_dose_days + 1)))
-            if ep.state == "responder":
-                # sustained remission has no deadline of its own: a response is known to last only as far
-                # as its last eligible count (domain.md A8), so an eligible count has to show it
-                if ep.last_eligible_count_date is not None:
-                    cands.append(
-                        (
-                            "missing_count",
-                            ep.last_eligible_count_date + timedelta(days=w.missing_count_days + 1),
-                        )
-                    )
+            # sustained remission has no deadline of its own: a response is known to last only as far as
+            # its last eligible count (domain.md A8), so an eligible count has to show it
+            if ep.state == "responder" and ep.last_eligible_count_date is not None:
+                missing_at = ep.last_eligible_count_date + timedelta(days=w.missing_count_days + 1)
+                cands.append(("missing_count", missing_at))
             for deadline, d in cands:
                 at = self.start_of(d)
                 if at <= until and (deadline, at) not in ep.evaluated_ticks and (best is None or at < best.at):
