@@ -107,6 +107,29 @@ def _mg_per_day(total: float, unit: str | None) -> float | None:
     return None
 
 
+NEUTRAL_TYPES: tuple[type[Event], ...] = (
+    PatientEnrolled, PatientDemographics, PatientMerged, BleedingReported, AdverseEventReported, ClockAdvanced,
+)
+"""Events whose annotation is always the default and which change no other event's annotation."""
+
+
+def count_annotation(e: PlateletCountRecorded, profile: Profile, rescue_dates: Sequence[date]) -> Annotation:
+    """The annotation of the only version of a result (as resolve would give it), from known rescue dates."""
+    if e.status in (ResultStatus.PRELIMINARY, ResultStatus.OTHER):
+        return Annotation(effective=False)
+    counting = (e.status in profile.counts.accepted_statuses and e.code in profile.counts.accepted_codes
+                and e.value is not None)
+    d = local_date(e.occurred_at, profile.tz)
+    window = timedelta(days=profile.windows.rescue_days - 1)
+    in_window = any(r <= d <= r + window for r in rescue_dates)
+    return Annotation(effective=True, counting=counting, eligible=counting and not in_window)
+
+
+def rescue_dates_of(events: Sequence[Event], annotations: dict[UUID, Annotation], tz: ZoneInfo) -> list[date]:
+    return sorted({local_date(e.occurred_at, tz) for e in events
+                   if isinstance(e, DrugAdministered) and annotations.get(e.event_id, Annotation()).rescue})
+
+
 def resolve(events: Sequence[Event], profile: Profile) -> dict[UUID, Annotation]:
     """Annotate every event of a sorted event list from the whole list."""
     tz = profile.tz

@@ -11,10 +11,8 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-import hl7
 
-
-def get(seg: hl7.Segment, field: int, rep: int = 1, comp: int = 1, sub: int = 1) -> str:
+def get(seg: Any, field: int, rep: int = 1, comp: int = 1, sub: int = 1) -> str:
     """HL7 `SEG-field.rep.comp.sub` as text ('' when absent)."""
     try:
         value: Any = seg.extract_field(1, field, rep, comp, sub)
@@ -23,15 +21,19 @@ def get(seg: hl7.Segment, field: int, rep: int = 1, comp: int = 1, sub: int = 1)
     return str(value).strip() if value is not None else ""
 
 
-def repetitions(seg: hl7.Segment, field: int) -> int:
+def repetitions(seg: Any, field: int) -> int:
     """How many repetitions a field has (0 when absent)."""
+    if hasattr(seg, "repetitions"):
+        return int(seg.repetitions(field))
     if field >= len(seg):
         return 0
     fld = seg[field]
     return len(fld) if isinstance(fld, list) else 1
 
 
-def seg_id(seg: hl7.Segment) -> str:
+def seg_id(seg: Any) -> str:
+    if (text_id := getattr(seg, "segment_id", None)) is not None:
+        return str(text_id)  # a LazySegment knows its id without being parsed
     try:
         return str(seg[0][0]).strip()
     except (IndexError, TypeError):

@@ -14,10 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
-import hl7
-
 from adapters.base import Accepted, InboundMessage, Outcome, Rejected, Skipped
-from adapters.hl7v2.fields import NumberError, TimeError, get, parse_date, parse_dtm, parse_number, seg_id
+from adapters.hl7v2.fields import (
+    NumberError,
+    TimeError,
+    get,
+    parse_date,
+    parse_dtm,
+    parse_number,
+    repetitions,
+    seg_id,
+)
+from adapters.hl7v2.lazy import parse_segments
 from adapters.hl7v2.split import decode_message, repair_encoding_characters
 from adapters.identity import PatientIdentifier, hl7_patient_key
 from adapters.mapping import SiteMapping
@@ -229,13 +237,12 @@ def _route(
     if kind == "results":
         text = stub_irrelevant_obx(text, mapping.all_platelet_codes)
     try:
-        msg = hl7.parse(text)
+        segments = parse_segments(text)
     except Exception as exc:  # python-hl7 raises ParseException, IndexError, ... on malformed text
         return Rejected(f"cannot parse HL7: {exc}", field="MSH", ack_code="AR", error_code="100")
     source = Source(feed=feed, sender=header.sender, message_id=header.control_id)
     key_id = header.control_id or "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
     ctx = Ctx(header, source, header.sender, key_id, mapping, tz, received_at)
-    segments = list(msg)
     try:
         if kind == "results":
             return _results(segments, ctx)
@@ -263,8 +270,7 @@ def _message_time(ctx: Ctx) -> datetime:
 
 def _identifiers(seg: Any, field: int) -> list[PatientIdentifier]:
     out: list[PatientIdentifier] = []
-    count = len(seg[field]) if field < len(seg) and isinstance(seg[field], list) else 0
-    for rep in range(1, max(count, 1) + 1):
+    for rep in range(1, max(repetitions(seg, field), 1) + 1):
         value = get(seg, field, rep, 1)
         if not value:
             continue
