@@ -111,6 +111,12 @@ class Ingestor:
     def _commit_batch(self, batch: Sequence[InboundMessage], summary: IngestSummary) -> None:
         part = IngestSummary()
         with self.store.writer() as writer:
+            accepted = [m.outcome.events for m in batch if isinstance(m.outcome, Accepted)]
+            writer.prefetch(
+                message_keys=[k for m in batch if (k := m.message_key) is not None],
+                event_ids=[str(e.event_id) for events in accepted for e in events],
+                streams=[e.stream for events in accepted for e in events],
+            )
             for message in batch:
                 self._handle(writer, message, part)
             if self.deriver is not None and writer.appended:

@@ -78,6 +78,8 @@ class StoreWriter:
         self._message_rows: list[dict[str, Any]] = []
         self._pending_ids: dict[str, int] = {}
         self._pending_messages: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._absent_messages: set[str] = set()
+        self._absent_ids: set[str] = set()
         self.appended: list[StoredEvent] = []
         """Every event this transaction appended, in position order (for the processor and projections)."""
 
@@ -86,10 +88,41 @@ class StoreWriter:
         return self._conn
 
     # -- idempotency -------------------------------------------------------------------------------
+    def prefetch(self, *, message_keys: Sequence[str], event_ids: Sequence[str], streams: Sequence[str]) -> None:
+        """Look up a whole batch's message keys, event ids and stream versions in three queries.
+
+        bench/ measured three SELECTs per message (message seen, ids known, stream version) as the largest
+        store cost of a bulk import: SQLAlchemy's per-statement overhead, not SQLite, dominated.
+        """
+        for chunk in _chunks([k for k in message_keys if k not in self._pending_messages]):
+            rows = self._conn.execute(
+                select(inbound_messages.c.message_key, inbound_messages.c.ack_code, inbound_messages.c.positions)
+                .where(inbound_messages.c.message_key.in_(chunk))
+            ).all()
+            found = {r[0]: (r[1], tuple(json.loads(r[2]))) for r in rows}
+            self._pending_messages.update(found)
+            self._absent_messages.update(k for k in chunk if k not in found)
+        for chunk in _chunks([i for i in event_ids if i not in self._pending_ids]):
+            rows = self._conn.execute(
+                select(events.c.event_id, events.c.position).where(events.c.event_id.in_(chunk))
+            ).all()
+            self._pending_ids.update({r[0]: r[1] for r in rows})
+            self._absent_ids.update(set(chunk) - {r[0] for r in rows})
+        for chunk in _chunks([s for s in dict.fromkeys(streams) if s not in self._versions]):
+            rows = self._conn.execute(
+                select(events.c.stream, func.max(events.c.stream_version))
+                .where(events.c.stream.in_(chunk)).group_by(events.c.stream)
+            ).all()
+            found_versions = {r[0]: int(r[1]) for r in rows}
+            for stream in chunk:
+                self._versions[stream] = found_versions.get(stream, 0)
+
     def message_seen(self, message_key: str) -> tuple[str, tuple[int, ...]] | None:
         """The ACK code and positions a message key got the first time, if it was seen before."""
         if (pending := self._pending_messages.get(message_key)) is not None:
             return pending
+        if message_key in self._absent_messages:
+            return None
         row = self._conn.execute(
             select(inbound_messages.c.ack_code, inbound_messages.c.positions).where(
                 inbound_messages.c.message_key == message_key
@@ -101,7 +134,7 @@ class StoreWriter:
 
     def _known_positions(self, event_ids: Sequence[str]) -> dict[str, int]:
         found = {i: self._pending_ids[i] for i in event_ids if i in self._pending_ids}
-        missing = [i for i in event_ids if i not in found]
+        missing = [i for i in event_ids if i not in found and i not in self._absent_ids]
         if missing:
             rows = self._conn.execute(
                 select(events.c.event_id, events.c.position).where(events.c.event_id.in_(missing))
@@ -190,6 +223,7 @@ class StoreWriter:
         """Remember a message key and its ACK, so that a resend is answered the same and stores nothing."""
         if message_key in self._pending_messages:
             return
+        self._absent_messages.discard(message_key)
         self._pending_messages[message_key] = (ack_code, tuple(positions))
         self._message_rows.append(
             {
@@ -372,6 +406,11 @@ class EventStore:
                     return ChainBreak(pos, "row columns disagree with the hashed payload")
                 previous = stored_hash
         return None
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
 
 
 def _read_stream(
