@@ -14,6 +14,8 @@ from events import CANONICAL_SET, AlertAcknowledged, AlertRaised, DerivationRevi
 
 class AlertsProjection:
     name = "alerts"
+    types = ("AlertRaised", "DerivationRevised", "AlertAcknowledged")
+    """The only event types it reads: a rebuild scans just these."""
 
     def apply(self, conn: Connection, batch: Sequence[StoredEvent]) -> None:
         dialect = conn.dialect.name

@@ -17,7 +17,7 @@ from engine.reporting.cohort import summarise
 from engine.store import StoredEvent
 from engine.store.eventstore import _read_stream
 from engine.store.schema import cohort_statistics, episodes
-from events import CANONICAL_SET, CLOCK_STREAM, DrugAdministered, EpisodeStarted
+from events import CANONICAL_SET, CLOCK_STREAM, DrugAdministered, EpisodeStarted, Event
 
 PATIENT_ROW = 0
 """Episode index 0 holds the patient-level row (demographics, applications, infections) of an agent."""
@@ -44,30 +44,35 @@ class EpisodesProjection:
                            if s.event.stream != CLOCK_STREAM and "::" not in s.event.stream})
         touched_agents: set[str] = set()
         for patient in patients:
-            events = [s.event for s in _read_stream(conn, patient)]
-            starts = [e for e in events if isinstance(e, EpisodeStarted) and e.derivation_set == CANONICAL_SET]
-            conn.execute(delete(episodes).where(episodes.c.derivation_set == CANONICAL_SET,
-                                                episodes.c.patient == patient))
-            if not starts:
-                continue
-            profile = starts[-1].profile
-            agents = sorted({e.agent for e in starts if e.agent} |
-                            {e.agent for e in events if isinstance(e, DrugAdministered) and e.agent in
-                             {s.agent for s in starts}})
-            for agent in agents:
-                report = build_report(events, agent=agent, profile=profile, profile_version=starts[-1].profile_version,
-                                      as_of=None, serious_infection_codes=_infection_codes(profile), tz=self.tz)
-                for row in report.patients:
-                    touched_agents.add(agent)
-                    conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient, agent=agent,
-                                                         episode=PATIENT_ROW, row=row.model_dump_json()))
-                    for ep in row.episodes:
-                        conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient,
-                                                             agent=agent, episode=ep.index, row=ep.model_dump_json()))
+            touched_agents |= self.write_patient(conn, patient, [s.event for s in _read_stream(conn, patient)])
         for agent in sorted(touched_agents):
-            self._refresh_cohort(conn, agent)
+            self.refresh_cohort(conn, agent)
 
-    def _refresh_cohort(self, conn: Connection, agent: str) -> None:
+    def write_patient(self, conn: Connection, patient: str, events: Sequence[Event]) -> set[str]:
+        """Replace the patient's episode rows; returns the agents whose cohort statistics must be refreshed."""
+        touched_agents: set[str] = set()
+        starts = [e for e in events if isinstance(e, EpisodeStarted) and e.derivation_set == CANONICAL_SET]
+        conn.execute(delete(episodes).where(episodes.c.derivation_set == CANONICAL_SET,
+                                            episodes.c.patient == patient))
+        if not starts:
+            return touched_agents
+        profile = starts[-1].profile
+        agents = sorted({e.agent for e in starts if e.agent} |
+                        {e.agent for e in events if isinstance(e, DrugAdministered) and e.agent in
+                         {s.agent for s in starts}})
+        for agent in agents:
+            report = build_report(events, agent=agent, profile=profile, profile_version=starts[-1].profile_version,
+                                  as_of=None, serious_infection_codes=_infection_codes(profile), tz=self.tz)
+            for row in report.patients:
+                touched_agents.add(agent)
+                conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient, agent=agent,
+                                                     episode=PATIENT_ROW, row=row.model_dump_json()))
+                for ep in row.episodes:
+                    conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient,
+                                                         agent=agent, episode=ep.index, row=ep.model_dump_json()))
+        return touched_agents
+
+    def refresh_cohort(self, conn: Connection, agent: str) -> None:
         rows = [PatientRow.model_validate_json(r[0]) for r in conn.execute(
             select(episodes.c.row).where(episodes.c.derivation_set == CANONICAL_SET, episodes.c.agent == agent,
                                          episodes.c.episode == PATIENT_ROW).order_by(episodes.c.patient))]

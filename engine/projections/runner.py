@@ -12,12 +12,15 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import update as sql_update
 
+from engine.derivation_sets import SEPARATOR
 from engine.projections.alerts import AlertsProjection
 from engine.projections.base import Projection
 from engine.projections.episodes import EpisodesProjection
 from engine.projections.status import PatientStatusProjection
 from engine.store import EventStore
+from engine.store.eventstore import _read_stream
 from engine.store.schema import projection_positions
+from events import CLOCK_STREAM
 
 PROJECTIONS: tuple[Projection, ...] = (AlertsProjection(), PatientStatusProjection(), EpisodesProjection())
 
@@ -53,9 +56,43 @@ def update(store: EventStore, projections: Sequence[Projection] = PROJECTIONS) -
     return sum(update_one(store, p) for p in projections)
 
 
-def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS) -> int:
+def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *, patients_per_batch: int = 200
+            ) -> int:
+    """Empty the read models and rebuild them from the log, reading every event once.
+
+    Projections that keep rows per patient are rebuilt patient by patient from one read of each stream
+    (bench/ measured the incremental path, which re-reads a patient's stream for every chunk that touches
+    it, at ~3,000 events/s); the others get one scan filtered to the event types they read.
+    """
+    head = store.head()
     with store.engine.begin() as conn:
         for projection in projections:
             projection.reset(conn)
             conn.execute(delete(projection_positions).where(projection_positions.c.name == projection.name))
-    return update(store, projections)
+    per_patient = [p for p in projections if hasattr(p, "write_patient")]
+    scanned = [p for p in projections if not hasattr(p, "write_patient")]
+    read = 0
+    for projection in scanned:
+        with store.engine.begin() as conn:
+            batch = list(store.read_all(until=head, types=getattr(projection, "types", None)))
+            projection.apply(conn, batch)
+            _set_position(conn, projection.name, head)
+            read += len(batch)
+    patients = [s for s in store.streams() if s != CLOCK_STREAM and SEPARATOR not in s]
+    touched: set[str] = set()
+    for start in range(0, len(patients), patients_per_batch):
+        with store.engine.begin() as conn:
+            for patient in patients[start:start + patients_per_batch]:
+                events = [s.event for s in _read_stream(conn, patient) if s.position <= head]
+                read += len(events)
+                for projection in per_patient:
+                    result = projection.write_patient(conn, patient, events)
+                    if isinstance(result, set):
+                        touched |= result
+    with store.engine.begin() as conn:
+        for projection in per_patient:
+            if hasattr(projection, "refresh_cohort"):
+                for agent in sorted(touched):
+                    projection.refresh_cohort(conn, agent)
+            _set_position(conn, projection.name, head)
+    return read + update(store, projections)

@@ -95,18 +95,21 @@ class PatientStatusProjection:
     def apply(self, conn: Connection, batch: Sequence[StoredEvent]) -> None:
         patients = sorted({patient_of(s.event.stream) for s in batch if s.event.stream != CLOCK_STREAM
                            and "::" not in s.event.stream})
-        dialect = conn.dialect.name
         for patient in patients:
-            events = [s.event for s in _read_stream(conn, patient)]
-            row = status_row(patient, events)
-            row["open_alerts"] = len(conn.execute(
-                select(alerts.c.alert_event_id).where(alerts.c.patient == patient, alerts.c.state == "open")
-            ).all())
-            if isinstance(row["last_count_at"], datetime):
-                row["last_count_at"] = to_db(row["last_count_at"], dialect)
-            conn.execute(delete(patient_status).where(patient_status.c.derivation_set == CANONICAL_SET,
-                                                      patient_status.c.patient == patient))
-            conn.execute(insert(patient_status).values(**row))
+            self.write_patient(conn, patient, [s.event for s in _read_stream(conn, patient)])
+
+    def write_patient(self, conn: Connection, patient: str, events: Sequence[Event]) -> None:
+        """Replace the patient's row from their whole stream (used by apply and by a rebuild)."""
+        dialect = conn.dialect.name
+        row = status_row(patient, events)
+        row["open_alerts"] = len(conn.execute(
+            select(alerts.c.alert_event_id).where(alerts.c.patient == patient, alerts.c.state == "open")
+        ).all())
+        if isinstance(row["last_count_at"], datetime):
+            row["last_count_at"] = to_db(row["last_count_at"], dialect)
+        conn.execute(delete(patient_status).where(patient_status.c.derivation_set == CANONICAL_SET,
+                                                  patient_status.c.patient == patient))
+        conn.execute(insert(patient_status).values(**row))
 
     def reset(self, conn: Connection) -> None:
         conn.execute(delete(patient_status))
