@@ -403,7 +403,8 @@ class PatientDeriver:
                 assessed_on=assessed,
             ), facts
         if (t == "sustained-remission" and not ep.sustained and ep.response_onset is not None
-                and ep.last_eligible_count_date is not None and ep.last_eligible_count_id is not None):
+                and ep.last_eligible_count_date is not None and ep.last_eligible_count_id is not None
+                and ep.last_eligible_count_at is not None):
             ep.sustained = True
             reached = ep.last_eligible_count_date
             facts = f"reached={reached}"
@@ -413,7 +414,7 @@ class PatientDeriver:
                 rule,
                 ep,
                 facts,
-                ep.days[reached].at,
+                ep.last_eligible_count_at,
                 causes,
                 reached_on=reached,
                 response_onset=ep.response_onset,

@@ -278,6 +278,7 @@ class Episode:
     response_confirmed_on: date | None = None
     last_eligible_count_date: date | None = None
     last_eligible_count_id: UUID | None = None
+    last_eligible_count_at: datetime | None = None
     days: dict[date, DayEntry] = field(default_factory=dict)
     alerted_runs: set[date] = field(default_factory=set)
     evaluated_ticks: set[tuple[str, datetime]] = field(default_factory=set)
@@ -441,6 +442,7 @@ class Timeline:
                 )
                 ep.last_eligible_count_date = d
                 ep.last_eligible_count_id = e.event_id
+                ep.last_eligible_count_at = e.occurred_at
             s = self.episode_situation(ep, e.occurred_at, "count")
             s.update(counting=counting, eligible=eligible, count=value, count_censored_below=e.censored == "<")
             if eligible:

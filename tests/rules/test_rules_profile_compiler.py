@@ -48,7 +48,7 @@ def test_unknown_fact_in_rule_is_reported_with_line(tmp_path: Path) -> None:
     text = (
         (PROFILE_DIR / "site.yaml")
         .read_text()
-        .replace("{fact: meets_response, is: true}", "{fact: platelets, is: true}")
+        .replace("{fact: response_confirmed, is: true}", "{fact: platelets, is: true}")
     )
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)

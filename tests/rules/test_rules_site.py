@@ -320,3 +320,108 @@ def test_derived_event_envelope() -> None:
         assert ev.stream == "MRN1" and ev.source.feed == "engine" and ev.source.sender == "rules:site"
         assert ev.source.message_id == ev.rule_id and ev.derivation_set == "canonical"
         assert len(ev.profile_version) == 12
+
+
+# ----------------------------------------------------------------------------------------------------
+# boundaries and guards found by the clause-coverage check (test_rules_clause_coverage.py)
+
+RESPONDER = [dose(0), count(10, 60), count(11, 70)]
+"""Response onset day 10, confirmed on day 11."""
+
+
+def test_baseline_14_days_before_d1_is_used_15_days_is_imputed() -> None:
+    """windows.baseline_days: [D1-14 d, D1] is the baseline window, day -15 falls back (imputed)."""
+    ep = of_type(derive([count(-14, 12), dose(0)]), "EpisodeStarted")[0]
+    assert ep.baseline == 12 and not ep.baseline_imputed
+    ep = of_type(derive([count(-15, 12), dose(0)]), "EpisodeStarted")[0]
+    assert ep.baseline == 12 and ep.baseline_imputed
+
+
+def test_count_of_exactly_50_after_response_is_not_failing() -> None:
+    """response.relapse_below: a failing count is < 50; exactly 50 keeps the response."""
+    out = derive([*RESPONDER, count(20, 50), count(21, 50)])
+    assert alerts(out) == [] and not of_type(out, "ResponseLost")
+    out = derive([*RESPONDER, count(20, 49.9), count(21, 49.9)])
+    assert alerts(out) == ["post-response-drop", "relapse-confirmed"]
+
+
+def test_second_low_count_on_the_same_day_does_not_confirm_relapse() -> None:
+    """site.relapse: two failing counts on one calendar day are one occasion, not a confirmed loss."""
+    out = derive([*RESPONDER, count(20, 40, hour=8), count(20, 30, hour=16)])
+    assert not of_type(out, "ResponseLost")
+    assert alerts(out) == ["post-response-drop"]
+
+
+def test_low_count_before_any_response_raises_no_loss_alert() -> None:
+    """site.loss.first-low-count state: responder - a low count while assessing is no loss of response."""
+    assert alerts(derive([dose(0), count(5, 30), count(6, 25)])) == []
+
+
+def test_further_low_counts_after_relapse_raise_no_second_relapse_alert() -> None:
+    """site.relapse state: responder - once relapsed, later low counts do not confirm the relapse again."""
+    out = derive([*RESPONDER, count(20, 40), count(21, 30), count(22, 25), count(30, 35)])
+    assert len(of_type(out, "ResponseLost")) == 1
+    assert alerts(out) == ["post-response-drop", "relapse-confirmed"]
+
+
+def test_complete_response_reached_from_responder() -> None:
+    """site.complete-response state one_of [assessing, responder]: a responder can reach CR later."""
+    out = derive([*RESPONDER, count(20, 100), count(21, 130)])
+    (r,) = of_type(out, "ResponseAchieved")
+    (cr,) = of_type(out, "CompleteResponseAchieved")
+    assert r.onset == d(10) and cr.onset == d(20) and cr.time_to_response_days == 20
+
+
+def test_no_complete_response_after_relapse_or_non_response() -> None:
+    """site.complete-response state: after a relapse (or non-response) the episode's response is closed."""
+    relapsed = [*RESPONDER, count(20, 40), count(21, 30)]
+    out = derive([*relapsed, count(30, 120), count(31, 130)])
+    assert of_type(out, "ResponseLost") and not of_type(out, "CompleteResponseAchieved")
+    out = derive([dose(0), count(10, 20), count(90, 120), count(91, 130)])
+    assert of_type(out, "NonResponseDeclared") and not of_type(out, "CompleteResponseAchieved")
+
+
+def test_no_sustained_remission_after_relapse() -> None:
+    """site.sustained-remission state: responder - good counts after a relapse are no remission of it."""
+    relapsed = [*RESPONDER, count(20, 40), count(21, 30)]
+    out = derive([*relapsed, count(200, 80), count(201, 90)])
+    assert of_type(out, "ResponseLost") and not of_type(out, "SustainedRemissionReached")
+
+
+def test_rescue_after_a_late_low_count_reaches_no_sustained_remission() -> None:
+    """site.sustained-remission eligible: true - a count in the rescue window after a low count shows nothing.
+
+    The low count 185 days after onset is failing; the IVIG rescue the next day breaks the failing run,
+    and the count inside the rescue window is not eligible, so no remission can be read from it.
+    """
+    ivig = dose(196, "ivig", atc="J06BA02", mg=None, hour=11)
+    out = derive([*RESPONDER, count(100, 80), count(195, 30), ivig, count(197, 60)])
+    assert not of_type(out, "SustainedRemissionReached")
+
+
+def test_untracked_agent_dose_during_episode_changes_nothing() -> None:
+    """episode rules dose_of_tracked: an untracked ITP drug during an episode opens no episode."""
+    out = derive([*RESPONDER, dose(70, "romiplostim", mg=0.25), dose(140, "eltrombopag", mg=50)])
+    assert len(of_type(out, "EpisodeStarted")) == 1 and not of_type(out, "ReExposureStarted")
+
+
+def test_serious_infection_before_first_dose_raises_no_alert() -> None:
+    """alert.serious-infection tracked: only patients with a tracked episode are monitored."""
+    assert alerts(derive([infection(-3, serious=True), dose(0)])) == []
+    assert alerts(derive([dose(0), infection(3, serious=True)])) == ["serious-infection"]
+
+
+def test_count_below_20_before_first_dose_raises_no_alert() -> None:
+    """alert.platelets-below-20 tracked: a low count before D1 is not an alert (the patient is not tracked)."""
+    assert alerts(derive([count(-3, 15), count(-2, 5), dose(0)])) == []
+
+
+def test_low_count_alert_boundaries_and_censored_counts() -> None:
+    """alert.platelets-below-20 / -10: 10 <= count < 20 urgent, < 10 critical; '<v' by what v proves."""
+    out = derive([dose(0), count(1, 20), count(2, 19.9), count(3, 10), count(4, 9.9)])
+    assert alerts(out) == ["platelets-below-20", "platelets-below-20", "platelets-below-10"]
+    # '<15' is certainly below 20 but not known to be below 10; '<10' is below 10; '<21' proves nothing
+    out = derive([dose(0), count(1, 15, censored="<"), count(2, 10, censored="<"), count(3, 21, censored="<")])
+    assert alerts(out) == ["platelets-below-20", "platelets-below-10"]
+    out = derive([dose(0), count(1, 20, censored="<"), count(2, 10.5, censored="<")])
+    assert alerts(out) == ["platelets-below-20", "platelets-below-20"]
