@@ -66,6 +66,8 @@ class Processor:
         self.clock = clock
         self.alert_sinks = tuple(alert_sinks)
         """Sinks to notify. Empty for every run that must not deliver (replay, what-if, verify)."""
+        self.notices_queued = 0
+        """Outbox rows written so far; `serve` wakes its dispatcher when this moves."""
         self._patients: dict[str, PatientState] = {}
         self._merged_into: dict[str, str] | None = None
 
@@ -224,12 +226,13 @@ class Processor:
         for event in withdrawn:
             if isinstance(event, AlertRaised):
                 sinks = sinks_notified(writer.connection, str(event.event_id))
-                enqueue(writer.connection, event, "withdrawn", sinks, now,
-                        reason="a later or corrected result removed the finding behind this alert")
+                self.notices_queued += enqueue(
+                    writer.connection, event, "withdrawn", sinks, now,
+                    reason="a later or corrected result removed the finding behind this alert")
         for event in fresh:
             stored = self._stored_alert(event)
             if stored is not None:
-                enqueue(writer.connection, stored, "raised", self.alert_sinks, now)
+                self.notices_queued += enqueue(writer.connection, stored, "raised", self.alert_sinks, now)
 
     @staticmethod
     def _stored_alert(event: DerivedEvent) -> AlertRaised | None:

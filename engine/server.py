@@ -49,9 +49,16 @@ class Service:
         self.stopping = False
         self.in_flight = 0
         self.patients = PatientIndex(app)
+        self.alerts_queued = asyncio.Event()
+        """Set after a commit that queued alert notices: wakes the dispatcher."""
 
     async def run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        processor = self.app.live_processor
+        queued_before = processor.notices_queued
+        result = await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        if processor.notices_queued != queued_before:
+            self.alerts_queued.set()
+        return result
 
     # -- HL7 over MLLP -----------------------------------------------------------------------------
     async def handle_frame(self, frame: bytes, peer: str) -> bytes:
@@ -302,7 +309,7 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
             for server in uvicorn_server.servers:
                 for bound in _bound(server.sockets):
                     print(json.dumps({"listening": "http", "host": bound[0], "port": bound[1]}), flush=True)
-        dispatcher = _start_dispatcher(app, stop)
+        dispatcher = _start_dispatcher(app, stop, service.alerts_queued)
         if dispatcher is not None:
             tasks.append(dispatcher)
         if ready is not None:
@@ -344,10 +351,9 @@ async def _shutdown(service: Service, connections: MllpConnections, mllp_server:
     sys.stdout.flush()
 
 
-def _start_dispatcher(app: App, stop: asyncio.Event) -> asyncio.Task[Any] | None:
-    """The alert dispatcher runs beside the listeners when alert delivery is available."""
-    try:
-        from engine.alerts.dispatch import run_dispatcher
-    except ImportError:
-        return None
-    return asyncio.create_task(run_dispatcher(app, stop))
+def _start_dispatcher(app: App, stop: asyncio.Event, wake: asyncio.Event | None = None
+                      ) -> asyncio.Task[Any] | None:
+    """The alert dispatcher runs beside the listeners, woken by commits that queued notices."""
+    from engine.alerts.dispatch import run_dispatcher
+
+    return asyncio.create_task(run_dispatcher(app, stop, wake=wake))
