@@ -108,15 +108,33 @@ class Ingestor:
                 self.deriver.process(writer, list(writer.appended))
         return result
 
+    def ingest_group(self, messages: Sequence[InboundMessage]) -> list[MessageResult]:
+        """Several messages in one transaction (MLLP group commit): one fsync for all of them.
+
+        Every result is known only after the commit; the caller ACKs each message then. If the group
+        fails, nothing of it is stored and the caller falls back to one transaction per message.
+        """
+        summary = IngestSummary()
+        with self.store.writer() as writer:
+            self._prefetch(writer, messages)
+            results = [self._handle(writer, message, summary) for message in messages]
+            if self.deriver is not None and writer.appended:
+                self.deriver.process(writer, list(writer.appended))
+        return results
+
+    @staticmethod
+    def _prefetch(writer: StoreWriter, batch: Sequence[InboundMessage]) -> None:
+        accepted = [m.outcome.events for m in batch if isinstance(m.outcome, Accepted)]
+        writer.prefetch(
+            message_keys=[k for m in batch if (k := m.message_key) is not None],
+            event_ids=[str(e.event_id) for events in accepted for e in events],
+            streams=[e.stream for events in accepted for e in events],
+        )
+
     def _commit_batch(self, batch: Sequence[InboundMessage], summary: IngestSummary) -> None:
         part = IngestSummary()
         with self.store.writer() as writer:
-            accepted = [m.outcome.events for m in batch if isinstance(m.outcome, Accepted)]
-            writer.prefetch(
-                message_keys=[k for m in batch if (k := m.message_key) is not None],
-                event_ids=[str(e.event_id) for events in accepted for e in events],
-                streams=[e.stream for events in accepted for e in events],
-            )
+            self._prefetch(writer, batch)
             for message in batch:
                 self._handle(writer, message, part)
             if self.deriver is not None and writer.appended:

@@ -38,3 +38,37 @@ def test_a_message_that_makes_storing_fail_is_dead_lettered_and_answered_ae_207(
     finally:
         service.close()
         app.close()
+
+
+class FailOnKey:
+    """Fails the derivation whenever a given message is in the transaction: one poisoned message per group."""
+
+    def __init__(self, real: object, poison: str) -> None:
+        self.real = real
+        self.poison = poison
+
+    def process(self, writer: StoreWriter, appended: Sequence[StoredEvent]) -> int:
+        if any(s.message_key and s.message_key.endswith(self.poison) for s in appended):
+            raise RuntimeError("rule engine exploded")
+        return int(self.real.process(writer, appended))  # type: ignore[attr-defined]
+
+
+def test_group_commit_stores_a_group_in_one_transaction_and_isolates_a_poisoned_message(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    app = App(Settings(database_url=f"sqlite:///{db}"))
+    service = Service(app)
+    try:
+        frames = [(lab_message(f"T-G-{i:04d}"), "127.0.0.1:2") for i in range(5)]
+        acks = service.store_hl7_group(frames)
+        assert [ack_code(a) for a in acks] == ["AA"] * 5
+        assert [ack_segment(a, "MSA")[2] for a in acks] == [f"T-G-{i:04d}" for i in range(5)]
+        assert query(db, "SELECT count(*) FROM inbound_messages") == [(5,)]
+        # one message in the next group makes its transaction fail: the others are still stored, one by one
+        service.ingestor.deriver = FailOnKey(service.ingestor.deriver, "T-H-0002")
+        acks = service.store_hl7_group([(lab_message(f"T-H-{i:04d}"), "127.0.0.1:2") for i in range(4)])
+        assert [ack_code(a) for a in acks] == ["AA", "AA", "AE", "AA"]
+        assert query(db, "SELECT count(*) FROM inbound_messages") == [(9,)]
+        assert query(db, "SELECT error_code FROM dead_letters") == [("207",)]
+    finally:
+        service.close()
+        app.close()
