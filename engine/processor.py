@@ -94,7 +94,7 @@ class Processor:
                 continue
             if isinstance(event, PatientMerged):
                 merged[event.merged_stream] = event.stream
-                self._patients.pop(event.merged_stream, None)
+                self._retire_merged(writer, event)
             by_patient[merged.get(event.stream, event.stream)].append(event)
         if clocks:
             latest = max(clocks, key=lambda c: c.occurred_at)
@@ -117,6 +117,9 @@ class Processor:
         # another process (a second ingest beside `serve`) may have appended to this patient since we cached
         # it; the stream version tells, and the patient is then derived from the log instead of the cache
         stale = state is not None and state.known_version != version_before
+        if any(isinstance(e, PatientMerged) for e in new):
+            # the merged stream's history joins this patient's: derive from the whole log, not the cache
+            return self._rederive(writer, patient, trigger=new_sorted[0])
         if state is None and version_before == 0 and not self._has_merged_streams(writer, patient):
             # a patient first seen in this transaction: everything there is to know is in `new`
             return self._rederive(writer, patient, trigger=new_sorted[0], history=new)
@@ -133,6 +136,15 @@ class Processor:
             return self._diff_and_append(writer, patient, state, state.deriver.derived, trigger=new_sorted[0])
         fresh = [d for d in produced if d.derivation_key not in state.active]
         return self._append(writer, patient, state, fresh, withdrawn=[], trigger=new_sorted[0])
+
+    def _retire_merged(self, writer: StoreWriter, merge: PatientMerged) -> None:
+        """ADT^A40: the merged stream's own derivations stop holding; its facts now count for the survivor."""
+        old = merge.merged_stream
+        self._patients.pop(old, None)
+        state = self._load_state(writer, old)
+        if state.active:
+            # no "withdrawn" notices: the findings still hold and are raised again under the surviving MRN
+            self._append(writer, old, state, [], withdrawn=list(state.active.values()), trigger=merge, notify=False)
 
     def rederive_patient(self, writer: StoreWriter, patient: str) -> int:
         """Derive one patient from the start and append the difference (what-if runs, repairs)."""
@@ -176,6 +188,7 @@ class Processor:
         *,
         withdrawn: list[DerivedEvent],
         trigger: Event,
+        notify: bool = True,
     ) -> int:
         if not fresh and not withdrawn:
             return 0
@@ -214,7 +227,7 @@ class Processor:
             state.active[d.derivation_key] = stored
         fresh = stored_fresh
         writer.append(batch)
-        if self.alert_sinks and self.derivation_set == CANONICAL_SET:
+        if notify and self.alert_sinks and self.derivation_set == CANONICAL_SET:
             self._enqueue_alerts(writer, fresh, withdrawn, now)
         return len(batch)
 

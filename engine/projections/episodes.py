@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from engine.derivation_sets import patient_of
 from engine.reporting import PatientRow, build_report
+from engine.projections.status import merged_streams
 from engine.reporting.cohort import summarise
 from engine.store import StoredEvent
 from engine.store.eventstore import _read_stream
@@ -43,8 +44,15 @@ class EpisodesProjection:
         patients = sorted({patient_of(s.event.stream) for s in batch
                            if s.event.stream != CLOCK_STREAM and "::" not in s.event.stream})
         touched_agents: set[str] = set()
+        merged_away = merged_streams(conn)
         for patient in patients:
-            touched_agents |= self.write_patient(conn, patient, [s.event for s in _read_stream(conn, patient)])
+            if patient in merged_away:
+                conn.execute(delete(episodes).where(episodes.c.patient == patient))
+                touched_agents |= self._agents_in_cohorts(conn)
+                continue
+            streams = [patient, *sorted(k for k, v in merged_away.items() if v == patient)]
+            events = [s.event for stream in streams for s in _read_stream(conn, stream)]
+            touched_agents |= self.write_patient(conn, patient, events)
         for agent in sorted(touched_agents):
             self.refresh_cohort(conn, agent)
 
@@ -71,6 +79,10 @@ class EpisodesProjection:
                     conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient,
                                                          agent=agent, episode=ep.index, row=ep.model_dump_json()))
         return touched_agents
+
+    @staticmethod
+    def _agents_in_cohorts(conn: Connection) -> set[str]:
+        return {r[0] for r in conn.execute(select(cohort_statistics.c.agent))}
 
     def refresh_cohort(self, conn: Connection, agent: str) -> None:
         rows = [PatientRow.model_validate_json(r[0]) for r in conn.execute(

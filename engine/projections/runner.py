@@ -16,7 +16,7 @@ from engine.derivation_sets import SEPARATOR
 from engine.projections.alerts import AlertsProjection
 from engine.projections.base import Projection
 from engine.projections.episodes import EpisodesProjection
-from engine.projections.status import PatientStatusProjection
+from engine.projections.status import PatientStatusProjection, merged_streams
 from engine.store import EventStore
 from engine.store.eventstore import _read_stream
 from engine.store.schema import projection_positions
@@ -78,12 +78,15 @@ def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, 
             projection.apply(conn, batch)
             _set_position(conn, projection.name, head)
             read += len(batch)
-    patients = [s for s in store.streams() if s != CLOCK_STREAM and SEPARATOR not in s]
+    with store.engine.connect() as conn:
+        merged_away = merged_streams(conn)
+    patients = [s for s in store.streams() if s != CLOCK_STREAM and SEPARATOR not in s and s not in merged_away]
     touched: set[str] = set()
     for start in range(0, len(patients), patients_per_batch):
         with store.engine.begin() as conn:
             for patient in patients[start:start + patients_per_batch]:
-                events = [s.event for s in _read_stream(conn, patient) if s.position <= head]
+                streams = [patient, *sorted(k for k, v in merged_away.items() if v == patient)]
+                events = [s.event for stream in streams for s in _read_stream(conn, stream) if s.position <= head]
                 read += len(events)
                 for projection in per_patient:
                     result = projection.write_patient(conn, patient, events)
