@@ -40,6 +40,12 @@ class App:
         return load_profile(self.settings.profile)
 
     @cached_property
+    def projections(self) -> Any:
+        from engine.projections import projections_for
+
+        return projections_for(self.profile, self.settings.timezone)
+
+    @cached_property
     def sinks(self) -> Any:
         from engine.alerts.config import load_sinks
 

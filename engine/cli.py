@@ -163,7 +163,7 @@ def verify(ctx: typer.Context) -> None:
 def _update_projections(application: App) -> None:
     from engine.projections import update
 
-    update(application.store)
+    update(application.store, application.projections)
 
 
 @app.command()
@@ -248,7 +248,7 @@ def _report(application: App, events: list[Any], *, agent: str, as_of: datetime 
     return build_report(
         events, agent=agent, profile=profile.name, profile_version=profile.version, as_of=as_of,
         serious_infection_codes=frozenset(profile.infection.codes), tz=application.settings.timezone,
-        derivation_set=derivation_set or CANONICAL_SET,
+        derivation_set=derivation_set or CANONICAL_SET, rules_profile=profile,
     )
 
 
@@ -263,7 +263,7 @@ def _emit_report(application: App, report: Any, events: list[Any], fmt: str, out
     elif fmt == "html":
         from engine.reporting.html import render_html
 
-        text = render_html(report, events, tz=application.settings.timezone)
+        text = render_html(report, events, tz=application.settings.timezone, rules_profile=application.profile)
     else:
         raise typer.BadParameter("--format is json, text or html")
     if out is not None:
@@ -275,7 +275,8 @@ def _emit_report(application: App, report: Any, events: list[Any], fmt: str, out
     if plots is not None:
         from engine.reporting.plots import write_plots
 
-        written = write_plots(report, events, plots, tz=application.settings.timezone)
+        written = write_plots(report, events, plots, tz=application.settings.timezone,
+                              rules_profile=application.profile)
         console.print(f"{len(written)} plot files written to {plots}")
 
 
@@ -388,7 +389,8 @@ def projections_rebuild(ctx: typer.Context) -> None:
     """Rebuild every read model from the log."""
     from engine.projections import rebuild as rebuild_all
 
-    applied = rebuild_all(_app(ctx).store)
+    application = _app(ctx)
+    applied = rebuild_all(application.store, application.projections)
     console.print(f"projections rebuilt from {applied} event applications")
 
 
@@ -397,7 +399,8 @@ def projections_update(ctx: typer.Context) -> None:
     """Bring every read model up to the head of the log."""
     from engine.projections import update
 
-    console.print(f"{update(_app(ctx).store)} event applications")
+    application = _app(ctx)
+    console.print(f"{update(application.store, application.projections)} event applications")
 
 
 @alerts_app.command("list")

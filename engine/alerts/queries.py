@@ -14,7 +14,7 @@ from events import AlertAcknowledged, Source, new_event_id
 
 
 def list_alerts(app: App, open_only: bool = False) -> list[dict[str, Any]]:
-    update_projections(app.store)
+    update_projections(app.store, app.projections)
     query = select(alerts).order_by(alerts.c.occurred_at, alerts.c.alert_event_id)
     if open_only:
         query = query.where(alerts.c.state == "open")
@@ -39,7 +39,7 @@ def alerts_as_json(app: App, open_only: bool) -> dict[str, Any]:
 
 def acknowledge(app: App, alert_id: str, by: str, note: str | None) -> dict[str, Any]:
     """Acknowledgement is an event in the patient's stream; raises KeyError for an unknown alert id."""
-    update_projections(app.store)
+    update_projections(app.store, app.projections)
     with app.store.engine.connect() as conn:
         row = conn.execute(select(alerts.c.patient, alerts.c.state).where(alerts.c.alert_event_id == alert_id)).first()
     if row is None:
@@ -53,5 +53,5 @@ def acknowledge(app: App, alert_id: str, by: str, note: str | None) -> dict[str,
         alert_event_id=alert_id, by=by, note=note,
     )
     app.store.append([event])
-    update_projections(app.store)
+    update_projections(app.store, app.projections)
     return {"id": alert_id, "state": "acknowledged", "changed": True}

@@ -1,5 +1,5 @@
 """Read models fed from the log, each with a tracking position committed with its rows."""
 
-from engine.projections.runner import PROJECTIONS, rebuild, update
+from engine.projections.runner import PROJECTIONS, projections_for, rebuild, update
 
-__all__ = ["PROJECTIONS", "rebuild", "update"]
+__all__ = ["PROJECTIONS", "projections_for", "rebuild", "update"]

@@ -12,13 +12,14 @@ from functools import cache
 from sqlalchemy import Connection, delete, insert, select
 
 from engine.derivation_sets import patient_of
-from engine.reporting import PatientRow, build_report
 from engine.projections.status import merged_streams
+from engine.reporting import PatientRow, build_report
 from engine.reporting.cohort import summarise
 from engine.store import StoredEvent
 from engine.store.eventstore import _read_stream
 from engine.store.schema import cohort_statistics, episodes
 from events import CANONICAL_SET, CLOCK_STREAM, DrugAdministered, EpisodeStarted, Event
+from rules import Profile
 
 PATIENT_ROW = 0
 """Episode index 0 holds the patient-level row (demographics, applications, infections) of an agent."""
@@ -37,8 +38,10 @@ def _infection_codes(profile: str) -> frozenset[str]:
 class EpisodesProjection:
     name = "episodes"
 
-    def __init__(self, tz: str = "Europe/Berlin") -> None:
+    def __init__(self, tz: str = "Europe/Berlin", profile: Profile | None = None) -> None:
         self.tz = tz
+        self.profile = profile
+        """The configured profile; without one, the built-in profile named in the derived events."""
 
     def apply(self, conn: Connection, batch: Sequence[StoredEvent]) -> None:
         patients = sorted({patient_of(s.event.stream) for s in batch
@@ -69,8 +72,11 @@ class EpisodesProjection:
                         {e.agent for e in events if isinstance(e, DrugAdministered) and e.agent in
                          {s.agent for s in starts}})
         for agent in agents:
+            rules_profile = self.profile if self.profile is not None and self.profile.name == profile else None
+            codes = (frozenset(rules_profile.infection.codes) if rules_profile is not None
+                     else _infection_codes(profile))
             report = build_report(events, agent=agent, profile=profile, profile_version=starts[-1].profile_version,
-                                  as_of=None, serious_infection_codes=_infection_codes(profile), tz=self.tz)
+                                  as_of=None, serious_infection_codes=codes, tz=self.tz, rules_profile=rules_profile)
             for row in report.patients:
                 touched_agents.add(agent)
                 conn.execute(insert(episodes).values(derivation_set=CANONICAL_SET, patient=patient, agent=agent,

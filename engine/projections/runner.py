@@ -21,8 +21,14 @@ from engine.store import EventStore
 from engine.store.eventstore import _read_stream
 from engine.store.schema import projection_positions
 from events import CLOCK_STREAM
+from rules import Profile
 
 PROJECTIONS: tuple[Projection, ...] = (AlertsProjection(), PatientStatusProjection(), EpisodesProjection())
+"""With built-in profiles; App.projections builds the same list with the configured profile."""
+
+
+def projections_for(profile: Profile, tz: str) -> tuple[Projection, ...]:
+    return (AlertsProjection(), PatientStatusProjection(), EpisodesProjection(tz=tz, profile=profile))
 
 
 def _position(conn: Connection, name: str) -> int:

@@ -39,6 +39,7 @@ from engine.reporting.model import (
 )
 from events.base import CANONICAL_SET, Event
 from events.clinical import AdverseEventReported
+from rules import Profile
 
 CONFIDENCE = 0.95
 YEAR_DAYS = 365.25
@@ -275,6 +276,7 @@ def build_report(
     tz: str = "Europe/Berlin",
     derivation_set: str = CANONICAL_SET,
     platelet_codes: frozenset[str] = DEFAULT_PLATELET_CODES,
+    rules_profile: Profile | None = None,
 ) -> Report:
     """The cohort report of `agent` under the derivations of `profile` in `derivation_set`.
 
@@ -291,6 +293,7 @@ def build_report(
         tz=tz,
         derivation_set=derivation_set,
         platelet_codes=platelet_codes,
+        rules_profile=rules_profile,
     )
     cohort = [s for s in facts.administrations if facts.agent_administrations(s, agent)]
     cohort.sort(key=lambda s: (facts.agent_administrations(s, agent)[0].at, s))

@@ -17,22 +17,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from events.base import CANONICAL_SET, DerivedEvent, Event
 from events.clinical import (
-    COUNTING_STATUSES,
     GIVEN_STATUSES,
     AdministrationRetracted,
     AdverseEventReported,
     BodyWeightRecorded,
+    ClockAdvanced,
     DrugAdministered,
     PatientDemographics,
     PatientEnrolled,
     PatientMerged,
     PlateletCountRecorded,
     ResultRetracted,
-    ResultStatus,
 )
 from events.derived import (
     CompleteResponseAchieved,
@@ -44,29 +45,13 @@ from events.derived import (
     ResponseLost,
     SustainedRemissionReached,
 )
+from rules import Profile, ProfileError, load_profile, sort_key
+from rules.temporal import Annotation, is_input, resolve
 
 DEFAULT_PLATELET_CODES: frozenset[str] = frozenset({"777-3", "26515-7", "778-1"})
 """domain.md A1: accepted platelet codes (local codes arrive already mapped by the site profile)."""
 
-RESCUE_WINDOW_DAYS = 28
-"""domain.md A2: counts from the rescue day up to 27 days after it are not eligible."""
 
-ANTI_CD38_AGENTS: frozenset[str] = frozenset({"daratumumab", "isatuximab", "mezagitamab", "cm313"})
-"""A corticosteroid on the same day as one of these is premedication, not rescue (domain.md A2)."""
-
-_IVIG_AGENTS = frozenset({"ivig", "immunoglobulin", "iv-immunoglobulin", "immune-globulin", "igiv"})
-_ANTI_D_AGENTS = frozenset({"anti-d", "anti-d-immunoglobulin", "rho-d-immune-globulin"})
-_TRANSFUSION_AGENTS = frozenset(
-    {"platelet-transfusion", "platelets", "platelet-concentrate", "thrombocyte-concentrate"}
-)
-_STEROID_PULSE_MG: dict[str, float] = {"dexamethasone": 40.0, "methylprednisolone": 500.0}
-_STEROID_ATC: dict[str, str] = {
-    "H02AB02": "dexamethasone",
-    "H02AB04": "methylprednisolone",
-    "H02AB06": "prednisolone",
-    "H02AB07": "prednisone",
-}
-_PREDNISOLONE_MG_PER_KG = 1.0
 
 _MG_FACTOR: dict[str, float] = {
     "mg": 1.0,
@@ -221,8 +206,15 @@ def collect_facts(
     tz: str = "Europe/Berlin",
     derivation_set: str = CANONICAL_SET,
     platelet_codes: frozenset[str] = DEFAULT_PLATELET_CODES,
+    rules_profile: Profile | None = None,
 ) -> Facts:
-    """Normalise the log into per-patient facts. Pure: the same events always give the same facts."""
+    """Normalise the log into per-patient facts. Pure: the same events always give the same facts.
+
+    Which count is eligible and which administration is rescue is decided by the rules' own temporal
+    abstraction (rules.temporal.resolve) under the profile, never by a second copy of those rules here:
+    a site that edits its rescue window changes the rules and the report alike.
+    """
+    rules_profile = rules_profile or _profile_named(profile)
     zone = ZoneInfo(tz)
     cut = normalise_as_of(as_of, zone)
     events = list(raw_events)
@@ -256,8 +248,11 @@ def collect_facts(
     demographics: list[PatientDemographics] = []
     derived: list[DerivedEvent] = []
 
+    inputs: dict[str, list[Event]] = defaultdict(list)
     for ev in events:
         s = stream_of(ev)
+        if is_input(ev) and not isinstance(ev, ClockAdvanced) and in_cut(ev.occurred_at):
+            inputs[s].append(ev)
         if isinstance(ev, DrugAdministered):
             admin_versions[(s, ev.administration_key)].append(ev)
         elif isinstance(ev, PlateletCountRecorded):
@@ -314,29 +309,23 @@ def collect_facts(
     for adm_list in facts.administrations.values():
         adm_list.sort(key=lambda a: (a.at, a.key))
 
-    for s, adm_list in facts.administrations.items():
-        facts.rescues[s] = _rescues(s, adm_list, sorted(weights.get(s, [])))
-
-    # Counts: the latest decisive version per result key; preliminary/other versions never decide.
-    for (s, key), result_list in result_versions.items():
-        decisive = [
-            v
-            for v in result_list
-            if v.status in COUNTING_STATUSES
-            or v.status in (ResultStatus.CANCELLED, ResultStatus.ENTERED_IN_ERROR)
-        ]
-        if not decisive or (s, key) in retracted_results:
-            continue
-        current = max(decisive, key=_version_order)
-        if current.status not in COUNTING_STATUSES or current.value is None:
-            continue
-        if current.code not in platelet_codes or not in_cut(current.occurred_at):
-            continue
-        on = local_date(current.occurred_at, zone)
-        blocked = any(0 <= (on - r.on).days < RESCUE_WINDOW_DAYS for r in facts.rescues.get(s, []))
-        facts.counts[s].append(
-            Count(s, on, current.occurred_at, current.value, current.censored, eligible=not blocked)
+    annotations: dict[str, dict[UUID, Annotation]] = {
+        s: resolve(sorted(evs, key=sort_key), rules_profile) for s, evs in inputs.items()
+    }
+    for s, evs in inputs.items():
+        ann = annotations[s]
+        facts.rescues[s] = sorted(
+            (Rescue(s, local_date(e.occurred_at, zone), rescue_kind(ann[e.event_id].rescue or ""))
+             for e in evs if isinstance(e, DrugAdministered) and ann[e.event_id].rescue),
+            key=lambda r: (r.on, r.kind),
         )
+        for e in evs:
+            if (isinstance(e, PlateletCountRecorded) and ann[e.event_id].counting and e.value is not None
+                    and e.code in platelet_codes):
+                facts.counts[s].append(
+                    Count(s, local_date(e.occurred_at, zone), e.occurred_at, e.value, e.censored,
+                          eligible=ann[e.event_id].eligible)
+                )
     for count_list in facts.counts.values():
         count_list.sort(key=lambda c: c.at)
 
@@ -369,34 +358,18 @@ def collect_facts(
     return facts
 
 
-def _rescues(stream: str, adms: list[Administration], weights: list[tuple[date, float]]) -> list[Rescue]:
-    """Rescue days per domain.md A2; steroids on an anti-CD38 day are premedication and never rescue."""
-    anti_cd38_days = {
-        a.on for a in adms if a.agent.lower() in ANTI_CD38_AGENTS or (a.atc_code or "").startswith("L01FC")
-    }
-    out: list[Rescue] = []
-    steroid_mg: dict[tuple[date, str], float] = defaultdict(float)
-    for a in adms:
-        name = a.agent.lower()
-        atc = (a.atc_code or "").upper()
-        if name in _IVIG_AGENTS or atc.startswith("J06BA"):
-            out.append(Rescue(stream, a.on, "ivig"))
-        elif name in _ANTI_D_AGENTS or atc == "J06BB01":
-            out.append(Rescue(stream, a.on, "anti-d"))
-        elif name in _TRANSFUSION_AGENTS:
-            out.append(Rescue(stream, a.on, "transfusion"))
-        else:
-            steroid = (
-                name if name in (*_STEROID_PULSE_MG, "prednisolone", "prednisone") else _STEROID_ATC.get(atc)
-            )
-            if steroid is not None and a.dose_mg is not None and a.on not in anti_cd38_days:
-                steroid_mg[(a.on, steroid)] += a.dose_mg
-    for (day, steroid), mg in steroid_mg.items():
-        threshold = _STEROID_PULSE_MG.get(steroid)
-        if threshold is None:  # prednis(ol)one: >= 1 mg/kg/day, only when the weight is known
-            known = [kg for d, kg in weights if d <= day]
-            threshold = known[-1] * _PREDNISOLONE_MG_PER_KG if known else None
-        if threshold is not None and mg >= threshold:
-            out.append(Rescue(stream, day, "steroid-pulse"))
-    out.sort(key=lambda r: (r.on, r.kind))
-    return out
+def rescue_kind(rescue_id: str) -> str:
+    """The plot marker of a profile's rescue definition (rescue.ivig -> ivig, ...-pulse -> steroid-pulse)."""
+    for kind, needle in (("ivig", "ivig"), ("anti-d", "anti-d"), ("transfusion", "transfusion")):
+        if needle in rescue_id:
+            return kind
+    return "steroid-pulse" if ("pulse" in rescue_id or "dose" in rescue_id) else "other"
+
+
+@cache
+def _profile_named(name: str) -> Profile:
+    """The built-in profile of that name; a site's own profile file must be passed as rules_profile."""
+    try:
+        return load_profile(name)
+    except ProfileError:
+        return load_profile("site")

@@ -17,6 +17,7 @@ from engine.reporting.model import Report
 from engine.reporting.plots import build_figures
 from engine.reporting.text import num, summary_paragraph
 from events.base import CANONICAL_SET, Event
+from rules import Profile
 
 _CSS = """
 body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -52,6 +53,7 @@ def render_html(
     *,
     tz: str = "Europe/Berlin",
     derivation_set: str = CANONICAL_SET,
+    rules_profile: Profile | None = None,
     title: str | None = None,
 ) -> str:
     """The full report page as one string (summary paragraph, patient and episode tables, plots)."""
@@ -127,7 +129,7 @@ def render_html(
         ],
     )
     figures = []
-    for stem, fig in build_figures(report, events, tz=tz, derivation_set=derivation_set):
+    for stem, fig in build_figures(report, events, tz=tz, derivation_set=derivation_set, rules_profile=rules_profile):
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
         data = base64.b64encode(buf.getvalue()).decode("ascii")
@@ -155,9 +157,11 @@ def write_html(
     *,
     tz: str = "Europe/Berlin",
     derivation_set: str = CANONICAL_SET,
+    rules_profile: Profile | None = None,
 ) -> Path:
     """Write the self-contained report page to `path` (UTF-8) and return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report, events, tz=tz, derivation_set=derivation_set), encoding="utf-8")
+    html = render_html(report, events, tz=tz, derivation_set=derivation_set, rules_profile=rules_profile)
+    path.write_text(html, encoding="utf-8")
     return path

@@ -31,6 +31,7 @@ from matplotlib.transforms import blended_transform_factory
 from engine.reporting.facts import Facts, collect_facts
 from engine.reporting.model import MONTH_DAYS, Episode, PatientRow, Report
 from events.base import CANONICAL_SET, Event
+from rules import Profile
 
 COLOURS = {
     "assessing": "#c9c9c9",
@@ -41,12 +42,13 @@ COLOURS = {
     "dose": "#404040",
     "reexposure": "#762a83",
 }
-RESCUE_MARKERS = {"ivig": "v", "anti-d": "s", "transfusion": "P", "steroid-pulse": "D"}
+RESCUE_MARKERS = {"ivig": "v", "anti-d": "s", "transfusion": "P", "steroid-pulse": "D", "other": "X"}
 RESCUE_LABELS = {
     "ivig": "IVIG",
     "anti-d": "anti-D",
     "transfusion": "platelet transfusion",
     "steroid-pulse": "steroid pulse",
+    "other": "other rescue",
 }
 THRESHOLDS = ((30.0, "#e08214", "30"), (50.0, "#1b7837", "50"), (100.0, "#2166ac", "100"))
 _SVG_METADATA: dict[str, str | None] = {"Date": None}
@@ -339,6 +341,7 @@ def build_figures(
     *,
     tz: str = "Europe/Berlin",
     derivation_set: str = CANONICAL_SET,
+    rules_profile: Profile | None = None,
 ) -> list[tuple[str, Figure]]:
     """(file stem, figure) for the swimmer plot, the KM curve and one timeline per patient."""
     facts = collect_facts(
@@ -348,6 +351,7 @@ def build_figures(
         as_of=report.as_of,
         tz=tz,
         derivation_set=derivation_set,
+        rules_profile=rules_profile,
     )
     figures: list[tuple[str, Figure]] = [
         ("swimmer", swimmer_figure(report, facts)),
@@ -379,11 +383,12 @@ def write_plots(
     *,
     tz: str = "Europe/Berlin",
     derivation_set: str = CANONICAL_SET,
+    rules_profile: Profile | None = None,
 ) -> list[Path]:
     """Write PNG and SVG of every figure into `out_dir` (created if missing); returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for stem, fig in build_figures(report, events, tz=tz, derivation_set=derivation_set):
+    for stem, fig in build_figures(report, events, tz=tz, derivation_set=derivation_set, rules_profile=rules_profile):
         paths.extend(save_figure(fig, out_dir / stem))
     return paths
