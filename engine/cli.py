@@ -253,8 +253,12 @@ def _report(application: App, events: list[Any], *, agent: str, as_of: datetime 
 
 
 def _emit_report(application: App, report: Any, events: list[Any], fmt: str, out: Path | None,
-                 plots: Path | None) -> None:
+                 plots: Path | None, *, profile: Any = None, derivation_set: str | None = None) -> None:
     from engine.reporting import summary_paragraph
+    from events import CANONICAL_SET
+
+    profile = profile or application.profile
+    dset = derivation_set or CANONICAL_SET
 
     if fmt == "json":
         text = report.model_dump_json(indent=2)
@@ -263,7 +267,8 @@ def _emit_report(application: App, report: Any, events: list[Any], fmt: str, out
     elif fmt == "html":
         from engine.reporting.html import render_html
 
-        text = render_html(report, events, tz=application.settings.timezone, rules_profile=application.profile)
+        text = render_html(report, events, tz=application.settings.timezone, rules_profile=profile,
+                           derivation_set=dset)
     else:
         raise typer.BadParameter("--format is json, text or html")
     if out is not None:
@@ -276,7 +281,7 @@ def _emit_report(application: App, report: Any, events: list[Any], fmt: str, out
         from engine.reporting.plots import write_plots
 
         written = write_plots(report, events, plots, tz=application.settings.timezone,
-                              rules_profile=application.profile)
+                              rules_profile=profile, derivation_set=dset)
         console.print(f"{len(written)} plot files written to {plots}")
 
 
@@ -291,12 +296,32 @@ def report(
     fmt: FormatOption = "text",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG and SVG plots to this folder.")] = None,
+    profile_name: Annotated[str | None, typer.Option(
+        "--profile", help="Report under this profile (site, iwg2009 or a path); default: the configured one.")] = None,
 ) -> None:
-    """The cohort report of an agent: the abstract's figures from the log, as JSON, text or HTML."""
+    """The cohort report of an agent: the abstract's figures from the log, as JSON, text or HTML.
+
+    Under the configured profile the stored (canonical) derivations are reported; under another profile the
+    cohort is derived in memory by a separate rule engine (nothing is stored, nothing is delivered).
+    """
+    from events import DerivedEvent
+
     application = _app(ctx)
-    events = [s.event for s in application.store.read_all()]
-    rep = _report(application, events, agent=agent, as_of=_parse_ts(as_of))
-    _emit_report(application, rep, events, fmt, out, plots)
+    events: list[Any] = [s.event for s in application.store.read_all()]
+    profile = application.profile
+    derivation_set = None
+    if profile_name is not None:
+        from engine.audit import what_if
+        from rules import load_profile
+
+        wanted = load_profile(profile_name)
+        if (wanted.name, wanted.version) != (profile.name, profile.version):
+            facts = [e for e in events if not isinstance(e, DerivedEvent)]
+            profile, derived = what_if(application, profile_name, facts)
+            events, derivation_set = [*facts, *derived], profile.name
+    rep = _report(application, events, agent=agent, as_of=_parse_ts(as_of), profile=profile,
+                  derivation_set=derivation_set)
+    _emit_report(application, rep, events, fmt, out, plots, profile=profile, derivation_set=derivation_set)
 
 
 @app.command()

@@ -222,3 +222,19 @@ def test_what_if_set_leaves_canonical_untouched_and_compare_explains(loaded: str
     assert "responders: site 5/8" in compared
     assert "why site:" in compared or "0 episode(s) disagree" in compared
     assert "re-derivation matches" in itp(loaded, "verify")
+
+
+def test_report_under_another_profile_is_derived_in_memory(loaded: str) -> None:
+    """`report --profile iwg2009`: IWG criteria over the same facts, nothing stored, canonical untouched."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(loaded)
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM events")).scalar()
+    iwg = json.loads(itp(loaded, "report", "--profile", "iwg2009", "--format", "json"))
+    site = json.loads(itp(loaded, "report", "--profile", "site", "--format", "json"))
+    assert iwg["profile"] == "iwg2009" and site["profile"] == "site"
+    assert site["summary"]["responders"] == 5
+    assert iwg["summary"]["responders"] != site["summary"]["responders"], "IWG (>= 30 and doubling) differs"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar() == before
