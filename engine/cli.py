@@ -416,7 +416,7 @@ def projections_rebuild(ctx: typer.Context) -> None:
 
     application = _app(ctx)
     applied = rebuild_all(application.store, application.projections)
-    console.print(f"projections rebuilt from {applied} event applications")
+    console.print(f"projections rebuilt from {applied} events")
 
 
 @projections_app.command("update")

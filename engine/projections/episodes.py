@@ -11,14 +11,11 @@ from functools import cache
 
 from sqlalchemy import Connection, delete, insert, select
 
-from engine.derivation_sets import patient_of
-from engine.projections.status import merged_streams
 from engine.reporting import PatientRow, build_report
 from engine.reporting.cohort import summarise
 from engine.store import StoredEvent
-from engine.store.eventstore import _read_stream
 from engine.store.schema import cohort_statistics, episodes
-from events import CANONICAL_SET, CLOCK_STREAM, DrugAdministered, EpisodeStarted, Event
+from events import CANONICAL_SET, DrugAdministered, EpisodeStarted, Event
 from rules import Profile
 
 PATIENT_ROW = 0
@@ -44,20 +41,14 @@ class EpisodesProjection:
         """The configured profile; without one, the built-in profile named in the derived events."""
 
     def apply(self, conn: Connection, batch: Sequence[StoredEvent]) -> None:
-        patients = sorted({patient_of(s.event.stream) for s in batch
-                           if s.event.stream != CLOCK_STREAM and "::" not in s.event.stream})
-        touched_agents: set[str] = set()
-        merged_away = merged_streams(conn)
-        for patient in patients:
-            if patient in merged_away:
-                conn.execute(delete(episodes).where(episodes.c.patient == patient))
-                touched_agents |= self._agents_in_cohorts(conn)
-                continue
-            streams = [patient, *sorted(k for k, v in merged_away.items() if v == patient)]
-            events = [s.event for stream in streams for s in _read_stream(conn, stream)]
-            touched_agents |= self.write_patient(conn, patient, events)
-        for agent in sorted(touched_agents):
+        from engine.projections.patients import touched_patients, write_patients
+
+        for agent in sorted(write_patients(conn, touched_patients(batch), [self])):
             self.refresh_cohort(conn, agent)
+
+    def forget_patient(self, conn: Connection, patient: str) -> set[str]:
+        conn.execute(delete(episodes).where(episodes.c.patient == patient))
+        return self._agents_in_cohorts(conn)
 
     def write_patient(self, conn: Connection, patient: str, events: Sequence[Event]) -> set[str]:
         """Replace the patient's episode rows; returns the agents whose cohort statistics must be refreshed."""

@@ -8,14 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from engine.derivation_sets import patient_of
 from engine.store import StoredEvent
-from engine.store.eventstore import _read_stream
 from engine.store.schema import alerts, patient_status
 from engine.store.timestamps import to_db
 from events import (
     CANONICAL_SET,
-    CLOCK_STREAM,
     COUNTING_STATUSES,
     CompleteResponseAchieved,
     DerivationRevised,
@@ -89,34 +86,16 @@ def _date_of(event: DerivedEvent) -> date:
     return event.occurred_at.date()
 
 
-def merged_streams(conn: Connection) -> dict[str, str]:
-    """merged-away stream -> surviving stream, from the PatientMerged events (ADT^A40)."""
-    from engine.store.schema import events as events_table
-    from events import PatientMerged, event_from_json
-
-    out: dict[str, str] = {}
-    for (payload,) in conn.execute(select(events_table.c.payload).where(events_table.c.type == "PatientMerged")):
-        merge = event_from_json(payload)
-        if isinstance(merge, PatientMerged):
-            out[merge.merged_stream] = merge.stream
-    return out
-
-
 class PatientStatusProjection:
     name = "patient_status"
 
     def apply(self, conn: Connection, batch: Sequence[StoredEvent]) -> None:
-        patients = sorted({patient_of(s.event.stream) for s in batch if s.event.stream != CLOCK_STREAM
-                           and "::" not in s.event.stream})
-        merged_away = merged_streams(conn)
-        for patient in patients:
-            if patient in merged_away:
-                conn.execute(delete(patient_status).where(patient_status.c.patient == patient))
-                continue
-            events = [s.event for s in _read_stream(conn, patient)]
-            for old in sorted(k for k, v in merged_away.items() if v == patient):
-                events += [s.event for s in _read_stream(conn, old)]
-            self.write_patient(conn, patient, events)
+        from engine.projections.patients import touched_patients, write_patients
+
+        write_patients(conn, touched_patients(batch), [self])
+
+    def forget_patient(self, conn: Connection, patient: str) -> None:
+        conn.execute(delete(patient_status).where(patient_status.c.patient == patient))
 
     def write_patient(self, conn: Connection, patient: str, events: Sequence[Event]) -> None:
         """Replace the patient's row from their whole stream (used by apply and by a rebuild)."""
