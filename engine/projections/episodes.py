@@ -46,6 +46,20 @@ class EpisodesProjection:
         for agent in sorted(write_patients(conn, touched_patients(batch), [self])):
             self.refresh_cohort(conn, agent)
 
+    def write_many(self, conn: Connection, histories: dict[str, list[Event]]) -> set[str]:
+        """Patients without an episode (most of a hospital feed) only need one bulk delete."""
+        untracked = [p for p, events in histories.items()
+                     if not any(isinstance(e, EpisodeStarted) and e.derivation_set == CANONICAL_SET for e in events)]
+        for start in range(0, len(untracked), 500):
+            conn.execute(delete(episodes).where(episodes.c.derivation_set == CANONICAL_SET,
+                                                episodes.c.patient.in_(untracked[start:start + 500])))
+        touched: set[str] = set()
+        skip = set(untracked)
+        for patient, events in histories.items():
+            if patient not in skip:
+                touched |= self.write_patient(conn, patient, events)
+        return touched
+
     def forget_patient(self, conn: Connection, patient: str) -> set[str]:
         conn.execute(delete(episodes).where(episodes.c.patient == patient))
         return self._agents_in_cohorts(conn)

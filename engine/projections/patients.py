@@ -46,6 +46,7 @@ def write_patients(conn: Connection, patients: Sequence[str], projections: Seque
     """
     merged_away = merged_streams(conn)
     touched: set[str] = set()
+    histories: dict[str, list[Event]] = {}
     for patient in patients:
         if patient in merged_away:
             for projection in projections:
@@ -54,9 +55,16 @@ def write_patients(conn: Connection, patients: Sequence[str], projections: Seque
                     touched |= forgotten
             continue
         streams = [patient, *sorted(k for k, v in merged_away.items() if v == patient)]
-        events = [s.event for stream in streams for s in _read_stream(conn, stream)
-                  if up_to is None or s.position <= up_to]
-        for projection in projections:
+        histories[patient] = [s.event for stream in streams for s in _read_stream(conn, stream)
+                              if up_to is None or s.position <= up_to]
+    for projection in projections:
+        write_many = getattr(projection, "write_many", None)
+        if write_many is not None:  # one round of statements for the whole chunk of patients
+            result = write_many(conn, histories)
+            if isinstance(result, set):
+                touched |= result
+            continue
+        for patient, events in histories.items():
             result = projection.write_patient(conn, patient, events)
             if isinstance(result, set):
                 touched |= result
