@@ -175,8 +175,9 @@ class Processor:
         derived: dict[str, DerivedEvent] = {}
         for d in derived_list:
             derived.setdefault(d.derivation_key, d)
-        fresh = [d for key, d in derived.items() if key not in state.active]
-        withdrawn = [d for key, d in state.active.items() if key not in derived]
+        # a fact whose content changed under the same key (a baseline found later, other inputs) is revised too
+        fresh = [d for key, d in derived.items() if key not in state.active or not same_fact(state.active[key], d)]
+        withdrawn = [d for key, d in state.active.items() if key not in derived or not same_fact(d, derived[key])]
         return self._append(writer, patient, state, fresh, withdrawn=withdrawn, trigger=trigger)
 
     def _append(
@@ -344,6 +345,19 @@ class Processor:
     def derive_log(self, events: Iterable[Event]) -> dict[str, dict[str, DerivedEvent]]:
         """Derive every patient from a list of events, in memory (no store writes): replay and verify."""
         return derive_in_memory(self.rules, events)
+
+
+_ENVELOPE = frozenset({"event_id", "stream", "stream_version", "recorded_at", "source"})
+"""What says where and when a derived fact was stored, not what it is."""
+
+
+def fact_of(event: DerivedEvent) -> dict[str, Any]:
+    """The content of a derived fact: everything but its storage envelope."""
+    return event.model_dump(mode="json", exclude=set(_ENVELOPE))
+
+
+def same_fact(a: DerivedEvent, b: DerivedEvent) -> bool:
+    return fact_of(a) == fact_of(b)
 
 
 def derive_in_memory(rules: RuleEngine, events: Iterable[Event]) -> dict[str, dict[str, DerivedEvent]]:

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from engine.app import App
 from engine.derivation_sets import SEPARATOR
-from engine.processor import active_derived, derive_in_memory
+from engine.processor import active_derived, derive_in_memory, same_fact
 from events import CANONICAL_SET, CLOCK_STREAM, ClockAdvanced, DerivedEvent, Event, PatientMerged
 
 
@@ -71,6 +71,9 @@ def _differences(expected: dict[str, dict[str, DerivedEvent]], stored: dict[str,
             lines.append(f"missing in store: {want[key].type} ({want[key].rule_id}) key {key}")
         for key in sorted(set(have) - set(want)):
             lines.append(f"stored but not re-derived: {have[key].type} ({have[key].rule_id}) key {key}")
+        for key in sorted(set(have) & set(want)):
+            if not same_fact(have[key], want[key]):
+                lines.append(f"stored content differs from re-derivation: {have[key].type} key {key}")
     return lines
 
 

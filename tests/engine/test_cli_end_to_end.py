@@ -78,6 +78,8 @@ def test_report_json_matches_the_expected_cohort(loaded: str) -> None:
         assert first["best_response"] == want["episode_details"][0]["best_response"], mrn
         assert first["response_onset"] == want["episode_details"][0]["response_onset"], mrn
         assert first["relapse_onset"] == want["episode_details"][0]["relapse_onset"], mrn
+        baseline = want["episode_details"][0]["baseline"]
+        assert first["baseline"] == (baseline["value"] if baseline else None), mrn
     ttr = sorted(e["time_to_response_days"] for p in patients.values() for e in p["episodes"][:1]
                  if e["time_to_response_days"] is not None)
     assert ttr == summary["ttr_days_first_episode"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from adapters.reader import read_bytes
 from engine.app import App
 from engine.config import Settings
-from engine.processor import active_derived
+from engine.processor import active_derived, fact_of
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples" / "feed"
@@ -25,7 +25,7 @@ def _messages() -> list[bytes]:
     return out
 
 
-def _derive(url: str, order: list[bytes]) -> dict[str, set[str]]:
+def _derive(url: str, order: list[bytes]) -> dict[str, dict[str, object]]:
     app = App(Settings(database_url=url))
     ingestor = app.ingestor()
     ingestor.batch_size = 1
@@ -34,7 +34,7 @@ def _derive(url: str, order: list[bytes]) -> dict[str, set[str]]:
     events = [s.event for s in app.store.read_all()]
     derived = active_derived(events)
     app.close()
-    return {p: set(d) for p, d in derived.items()}
+    return {p: {key: fact_of(event) for key, event in d.items()} for p, d in derived.items()}
 
 
 def test_arrival_order_does_not_change_derived_state(db_url: str, tmp_path: Path) -> None:
