@@ -30,6 +30,20 @@ class CompleteResponseAchieved(DerivedEvent):
     time_to_response_days: int
 
 
+class CompleteResponseLost(DerivedEvent):
+    """Loss of a complete response (IWG 2009: from CR, two occasions < 100 or with bleeding on different days).
+
+    The response (R) may continue: the episode stays a responder until a ResponseLost. At most one per
+    episode; a complete response lost is not regained in the same episode.
+    """
+
+    type: Literal["CompleteResponseLost"] = "CompleteResponseLost"
+    onset: date
+    """Date of the first of the two occasions failing the complete-response criterion."""
+    complete_response_duration_days: int
+    """CR loss onset - CR onset (days)."""
+
+
 class ResponseLost(DerivedEvent):
     type: Literal["ResponseLost"] = "ResponseLost"
     onset: date

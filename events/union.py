@@ -23,6 +23,7 @@ from events.clinical import (
 from events.derived import (
     AlertRaised,
     CompleteResponseAchieved,
+    CompleteResponseLost,
     DerivationRevised,
     EpisodeStarted,
     NonResponseDeclared,
@@ -49,6 +50,7 @@ AnyEvent = Annotated[
     | EpisodeStarted
     | ResponseAchieved
     | CompleteResponseAchieved
+    | CompleteResponseLost
     | ResponseLost
     | ReExposureStarted
     | SustainedRemissionReached
@@ -66,8 +68,8 @@ EVENT_TYPES: dict[str, type[Any]] = {
         PatientEnrolled, PatientDemographics, PatientMerged, PlateletCountRecorded, ResultRetracted,
         DrugAdministered, AdministrationRetracted, AdverseEventReported, BleedingReported,
         BodyWeightRecorded, ClockAdvanced, AlertAcknowledged, EpisodeStarted, ResponseAchieved,
-        CompleteResponseAchieved, ResponseLost, ReExposureStarted, SustainedRemissionReached,
-        NonResponseDeclared, AlertRaised, DerivationRevised,
+        CompleteResponseAchieved, CompleteResponseLost, ResponseLost, ReExposureStarted,
+        SustainedRemissionReached, NonResponseDeclared, AlertRaised, DerivationRevised,
     )
 }
 

@@ -31,6 +31,7 @@ from events.clinical import (
 from events.derived import (
     AlertRaised,
     CompleteResponseAchieved,
+    CompleteResponseLost,
     EpisodeStarted,
     NonResponseDeclared,
     ReExposureStarted,
@@ -62,10 +63,11 @@ _TRANSITION_ORDER = {
     "reexposure-after-gap": 2,
     "response": 3,
     "complete-response": 4,
-    "loss-pending": 5,
-    "relapse": 6,
-    "non-response": 7,
-    "sustained-remission": 8,
+    "complete-response-lost": 5,  # before relapse: one failing run can end the CR and the R in one step
+    "loss-pending": 6,
+    "relapse": 7,
+    "non-response": 8,
+    "sustained-remission": 9,
 }
 
 
@@ -354,6 +356,7 @@ class PatientDeriver:
             run = tl.complete_run(ep)
             assert run is not None
             ep.complete = True
+            ep.complete_onset, ep.complete_confirmed_on = run.start_date, tl.date_of(step.at)
             if ep.state == "assessing":
                 ep.state, ep.response_onset = "responder", run.start_date
                 ep.response_onset_event_id, ep.response_confirmed_on = run.start.event_id, tl.date_of(step.at)
@@ -367,6 +370,23 @@ class PatientDeriver:
                 [run.start.event_id, current, ep.d1_event_id],
                 onset=run.start_date,
                 time_to_response_days=(run.start_date - ep.d1_date).days,
+            ), facts
+        if (t == "complete-response-lost" and ep.state == "responder" and ep.complete and not ep.complete_lost
+                and ep.complete_onset is not None):
+            run = tl.complete_failing_run(ep)
+            if run is None:
+                return [], ""
+            ep.complete_lost = True
+            facts = f"onset={run.start_date}"
+            return self._emit(
+                CompleteResponseLost,
+                rule,
+                ep,
+                facts,
+                run.start.at,
+                [run.start.event_id, current],
+                onset=run.start_date,
+                complete_response_duration_days=(run.start_date - ep.complete_onset).days,
             ), facts
         if t == "loss-pending":
             run = tl.failing_run(ep)

@@ -28,6 +28,7 @@ Transition = Literal[
     "reexposure-after-gap",
     "response",
     "complete-response",
+    "complete-response-lost",
     "loss-pending",
     "relapse",
     "non-response",

@@ -49,7 +49,14 @@ SITUATION_FIELDS: dict[str, FieldSpec] = {
     "fails_response": FieldSpec("bool", "the day's value fails the response criterion (or a voiding bleed)"),
     "response_confirmed": FieldSpec("bool", "a qualifying run long enough: earlier qualifying day, none failing since"),
     "complete_confirmed": FieldSpec("bool", "as response_confirmed for the complete-response criterion"),
+    "fails_complete": FieldSpec(
+        "bool", "the day's occasion fails the complete-response criterion (below it, or a voiding bleed)"
+    ),
     "loss_confirmed": FieldSpec("bool", "after the response, a failing run over two different days"),
+    "complete_loss_confirmed": FieldSpec(
+        "bool", "after the complete response, a run failing it over two different days, none meeting it between"
+    ),
+    "complete_lost": FieldSpec("bool", "loss of the complete response already derived in the episode"),
     "in_failing_run": FieldSpec("bool", "the latest occasion after the response fails"),
     "loss_alerted": FieldSpec("bool", "the current failing run already raised its alert"),
     "days_since_d1": FieldSpec("int", "date - D1 date (D1 = day 1, so study day = this + 1); -1 without episode"),
@@ -90,9 +97,12 @@ def default_situation() -> Situation:
         "meets_response": False,
         "meets_complete": False,
         "fails_response": False,
+        "fails_complete": False,
         "response_confirmed": False,
         "complete_confirmed": False,
         "loss_confirmed": False,
+        "complete_loss_confirmed": False,
+        "complete_lost": False,
         "in_failing_run": False,
         "loss_alerted": False,
         "days_since_d1": -1,

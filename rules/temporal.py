@@ -255,6 +255,11 @@ class DayEntry:
     fails: bool
     bleeding: bool = False
 
+    @property
+    def fails_complete(self) -> bool:
+        """The occasion fails the complete-response criterion: below it, or a voiding bleed."""
+        return not self.meets_complete
+
 
 @dataclass
 class Episode:
@@ -272,6 +277,9 @@ class Episode:
     last_dose_event_id: UUID
     state: str = "assessing"
     complete: bool = False
+    complete_onset: date | None = None
+    complete_confirmed_on: date | None = None
+    complete_lost: bool = False
     sustained: bool = False
     response_onset: date | None = None
     response_onset_event_id: UUID | None = None
@@ -357,6 +365,14 @@ class Timeline:
             return None
         return self._run(ep, "fails", ep.response_confirmed_on, self.profile.loss_confirmation.none_failing_between)
 
+    def complete_failing_run(self, ep: Episode) -> Run | None:
+        """After the complete response was confirmed: the latest run of occasions failing it (IWG loss of CR)."""
+        if ep.complete_confirmed_on is None:
+            return None
+        return self._run(
+            ep, "fails_complete", ep.complete_confirmed_on, self.profile.loss_confirmation.none_failing_between
+        )
+
     # -- situations ---------------------------------------------------------------------------------
     def episode_situation(self, ep: Episode, at: datetime, kind: str) -> Situation:
         d = self.date_of(at)
@@ -368,6 +384,7 @@ class Timeline:
             has_episode=True,
             state=ep.state,
             complete=ep.complete,
+            complete_lost=ep.complete_lost,
             sustained=ep.sustained,
             days_since_d1=(d - ep.d1_date).days,
         )
@@ -387,6 +404,8 @@ class Timeline:
         s["in_failing_run"] = f is not None
         s["loss_confirmed"] = f is not None and f.length_days >= loss.min_days_apart
         s["loss_alerted"] = f is not None and f.start_date in ep.alerted_runs
+        cf = self.complete_failing_run(ep)
+        s["complete_loss_confirmed"] = cf is not None and cf.length_days >= loss.min_days_apart
         return s
 
     def next_tick(self, until: datetime) -> Tick | None:
@@ -451,6 +470,7 @@ class Timeline:
                     meets_response=entry.meets,
                     meets_complete=entry.meets_complete,
                     fails_response=entry.fails,
+                    fails_complete=entry.fails_complete,
                 )
             out.append((ep, s))
         p = default_situation()
@@ -476,7 +496,7 @@ class Timeline:
             prev = ep.days.get(d)
             ep.days[d] = DayEntry(e.occurred_at, prev.value if prev else None, e.event_id, False, False, True, True)
             s = self.episode_situation(ep, e.occurred_at, "bleeding")
-            s.update(eligible=True, fails_response=True, bleeding_grade=e.who_grade)
+            s.update(eligible=True, fails_response=True, fails_complete=True, bleeding_grade=e.who_grade)
             out.append((ep, s))
         return out
 

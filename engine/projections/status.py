@@ -15,6 +15,7 @@ from events import (
     CANONICAL_SET,
     COUNTING_STATUSES,
     CompleteResponseAchieved,
+    CompleteResponseLost,
     DerivationRevised,
     DerivedEvent,
     EpisodeStarted,
@@ -31,14 +32,15 @@ STATE_OF = {
     EpisodeStarted: "assessing",
     ResponseAchieved: "responder",
     CompleteResponseAchieved: "complete-responder",
+    CompleteResponseLost: "responder",  # the CR ended, the R may continue (a loss of R is ResponseLost)
     ResponseLost: "relapsed",
     NonResponseDeclared: "non-responder",
     SustainedRemissionReached: "sustained-remission",
 }
 
 
-STATE_RANK = {"EpisodeStarted": 0, "ResponseAchieved": 1, "CompleteResponseAchieved": 2,
-              "SustainedRemissionReached": 3, "NonResponseDeclared": 4, "ResponseLost": 5}
+STATE_RANK = {"EpisodeStarted": 0, "ResponseAchieved": 1, "CompleteResponseAchieved": 2, "CompleteResponseLost": 3,
+              "SustainedRemissionReached": 4, "NonResponseDeclared": 5, "ResponseLost": 6}
 """On the same valid time, the later state in an episode's course wins (a CR outranks an R of that day)."""
 
 

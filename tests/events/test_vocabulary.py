@@ -47,6 +47,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "EpisodeStarted": {**DERIVED, "d1": date(2024, 6, 3), "baseline": 12.0, "combination_with": ("romiplostim",)},
     "ResponseAchieved": {**DERIVED, "onset": date(2024, 6, 10), "time_to_response_days": 7},
     "CompleteResponseAchieved": {**DERIVED, "onset": date(2024, 6, 17), "time_to_response_days": 14},
+    "CompleteResponseLost": {**DERIVED, "onset": date(2024, 8, 5), "complete_response_duration_days": 49},
     "ResponseLost": {**DERIVED, "onset": date(2024, 9, 1), "response_duration_days": 83},
     "ReExposureStarted": {**DERIVED, "previous_episode": 1, "reason": "after-relapse", "days_since_previous": 300},
     "SustainedRemissionReached": {**DERIVED, "reached_on": date(2024, 12, 9), "response_onset": date(2024, 6, 10)},

@@ -53,6 +53,14 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     "site": _code_guarded("site"),
     "iwg2009": {
         **_code_guarded("iwg"),
+        "rule iwg.loss-of-complete-response: clause {'fact': 'state', 'is_': 'responder'} removed": (
+            "derivation._transition applies 'complete-response-lost' only when ep.state == 'responder', and the "
+            "rule raises no alert"
+        ),
+        "rule iwg.loss-of-complete-response: clause {'fact': 'complete_lost', 'is_': False} removed": (
+            "derivation._transition applies 'complete-response-lost' only when not ep.complete_lost, and the "
+            "rule raises no alert"
+        ),
         "response.relapse_below": (
             "with doubling_of_baseline: true, temporal.Timeline._judge sets fails = not meets; "
             "relapse_below is never read"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
-from tests.rules.factories import DAY0, bleeding, count, dose, of_type
+from tests.rules.factories import DAY0, alerts, bleeding, count, dose, of_type
 from tests.rules.helpers_rules import derive
 
 
@@ -57,3 +57,87 @@ def test_loss_on_two_failing_occasions_including_bleeding() -> None:
     out = iwg([*base, bleeding(30, 3), count(31, 25)])
     (lost,) = of_type(out, "ResponseLost")
     assert lost.onset == DAY0 + timedelta(days=30)
+
+
+# -- loss of complete response (iwg.loss-of-complete-response) ------------------------------------------
+
+CR = [count(-2, 10), dose(0), count(10, 100), count(17, 110)]
+"""Baseline 10; R and CR onset day 10, both confirmed on day 17."""
+
+
+def _d(day: int) -> date:
+    return DAY0 + timedelta(days=day)
+
+
+def test_complete_response_lost_on_two_counts_below_100_while_still_r() -> None:
+    """iwg.loss-of-complete-response: two counts in [30, 100) and >= 2 x baseline on different days."""
+    events = [*CR, count(24, 60), count(25, 60)]
+    out = iwg(events)
+    (lost,) = of_type(out, "CompleteResponseLost")
+    assert lost.onset == _d(24) and lost.complete_response_duration_days == 14
+    assert lost.rule_id == "iwg.loss-of-complete-response" and lost.profile == "iwg2009" and lost.episode == 1
+    assert lost.occurred_at == events[4].occurred_at  # valid time: the first failing occasion
+    assert lost.causation_ids == (events[4].event_id, events[5].event_id)
+    # still R: no loss of response, no 'possible loss of response' alert
+    assert not of_type(out, "ResponseLost") and alerts(out) == []
+
+
+def test_complete_response_lost_at_the_first_count_below_100_that_is_confirmed() -> None:
+    """iwg.loss-of-complete-response complete_loss_confirmed: one count below 100 is no loss."""
+    assert not of_type(iwg([*CR, count(24, 60)]), "CompleteResponseLost")
+    assert not of_type(iwg([*CR, count(24, 99.9), count(31, 100)]), "CompleteResponseLost")
+
+
+def test_one_count_below_100_then_recovery_is_no_loss_of_complete_response() -> None:
+    """loss_confirmation.none_failing_between: a count >= 100 between breaks the run."""
+    out = iwg([*CR, count(24, 60), count(25, 100), count(26, 60)])
+    assert not of_type(out, "CompleteResponseLost")
+
+
+def test_two_counts_below_100_on_the_same_day_are_one_occasion() -> None:
+    """loss_confirmation.min_days_apart: two counts of one calendar day do not confirm the loss of CR."""
+    out = iwg([*CR, count(24, 60, hour=8), count(24, 50, hour=16)])
+    assert not of_type(out, "CompleteResponseLost")
+
+
+def test_bleed_is_an_occasion_failing_complete_response() -> None:
+    """iwg fails_complete: a WHO grade >= 2 bleed fails CR (grade 1 does not); the count after it is R."""
+    (lost,) = of_type(iwg([*CR, bleeding(24, 2), count(25, 60)]), "CompleteResponseLost")
+    assert lost.onset == _d(24)
+    assert not of_type(iwg([*CR, bleeding(24, 1), count(25, 60)]), "CompleteResponseLost")
+
+
+def test_loss_of_r_after_loss_of_complete_response() -> None:
+    """After the loss of CR the episode stays a responder; a later drop below 30 is the loss of R."""
+    out = iwg([*CR, count(24, 60), count(25, 60), count(40, 25), count(41, 22)])
+    (crl,) = of_type(out, "CompleteResponseLost")
+    (rl,) = of_type(out, "ResponseLost")
+    assert crl.onset == _d(24) and rl.onset == _d(40) and rl.response_duration_days == 30
+    assert alerts(out) == ["post-response-drop", "relapse-confirmed"]
+
+
+def test_direct_drop_from_complete_response_loses_cr_and_r() -> None:
+    """One failing run below 30 ends the CR and the R on the same step: both are derived, same onset."""
+    out = iwg([*CR, count(24, 20), count(25, 20)])
+    (crl,) = of_type(out, "CompleteResponseLost")
+    (rl,) = of_type(out, "ResponseLost")
+    assert crl.onset == rl.onset == _d(24)
+
+
+def test_complete_response_is_not_regained_in_the_same_episode() -> None:
+    """iwg.complete-response complete: false / complete_lost: one CR and one loss of CR per episode."""
+    out = iwg([*CR, count(24, 60), count(25, 60), count(40, 120), count(47, 130), count(54, 60), count(55, 60)])
+    assert len(of_type(out, "CompleteResponseAchieved")) == 1
+    assert len(of_type(out, "CompleteResponseLost")) == 1
+
+
+def test_no_loss_of_complete_response_without_complete_response() -> None:
+    """A responder who never reached CR has no CR to lose."""
+    out = iwg([count(-2, 10), dose(0), count(10, 40), count(17, 60), count(24, 60), count(25, 60)])
+    assert of_type(out, "ResponseAchieved") and not of_type(out, "CompleteResponseLost")
+
+
+def test_site_profile_never_derives_loss_of_complete_response() -> None:
+    """The site profile has no loss-of-CR clause (domain.md A4/A5)."""
+    out = derive([dose(0), count(10, 100), count(11, 110), count(24, 60), count(25, 60), count(40, 20)])
+    assert of_type(out, "CompleteResponseAchieved") and not of_type(out, "CompleteResponseLost")

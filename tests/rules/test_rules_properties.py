@@ -13,7 +13,7 @@ from events import ResultStatus
 from rules import PatientDeriver, ReferenceMatcher, compile_profile, derive_patient, load_profile, sort_key
 from rules.matching import DurableMatcher, durable_available
 from rules.situation import SITUATION_FIELDS, default_situation
-from tests.rules.factories import clock, count, dose, retract_admin, retract_result
+from tests.rules.factories import bleeding, clock, count, dose, retract_admin, retract_result
 from tests.rules.helpers_rules import setup
 
 _NUMBERS = [-1, 0, 1, 2, 3, 6, 7, 9, 10, 19, 20, 21, 22, 28, 29, 55, 56, 83, 84, 85, 181, 182, 183]
@@ -106,6 +106,11 @@ def _summary(derived: list[Any]) -> list[str]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), st.randoms(use_true_random=False), st.sampled_from(["site", "iwg2009"]))
 def test_derivation_is_a_function_of_the_set(events: list[Any], rnd: random.Random, name: str) -> None:
+    _check_order_independence(events, rnd, name)
+
+
+def _check_order_independence(events: list[Any], rnd: random.Random, name: str) -> list[Any]:
+    """Batch on shuffles, incremental in sort order and engine-style arrival order all derive the same."""
     profile, matcher = setup(name)
     expected = _summary(derive_patient(events, profile, matcher))
     for _ in range(3):
@@ -131,3 +136,39 @@ def test_derivation_is_a_function_of_the_set(events: list[Any], rnd: random.Rand
         else:
             engine.load(seen)
     assert _summary(engine.derived) == expected
+    return derive_patient(events, profile, matcher)
+
+
+@st.composite
+def complete_response_histories(draw: st.DrawFn) -> list[Any]:
+    """A confirmed IWG complete response (baseline 10, CR days 10-17), then counts, bleeds, corrections, rescue."""
+    events: list[Any] = [count(-2, 10), dose(0), count(10, 100), count(17, 110)]
+    for _ in range(draw(st.integers(1, 8))):
+        day = draw(st.integers(18, 90))
+        hour = draw(st.sampled_from([8, 15]))
+        key = f"C{day}-{hour}"
+        events.append(count(day, draw(st.sampled_from([15.0, 25.0, 60.0, 99.0, 100.0, 130.0])), hour=hour, key=key))
+        action = draw(st.sampled_from(["none", "none", "correct", "retract"]))
+        if action == "correct":
+            new = draw(st.sampled_from([60.0, 120.0]))
+            events.append(count(day, new, hour=hour, key=key, status=ResultStatus.CORRECTED,
+                                reported_day=day + draw(st.integers(0, 3))))
+        elif action == "retract":
+            events.append(retract_result(day + draw(st.integers(0, 3)), key))
+    for _ in range(draw(st.integers(0, 2))):
+        events.append(bleeding(draw(st.integers(18, 90)), draw(st.sampled_from([1, 2, 3]))))
+    if draw(st.booleans()):
+        events.append(dose(draw(st.integers(18, 90)), "ivig", atc="J06BA02", mg=None, hour=11))
+    return events
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(complete_response_histories(), st.randoms(use_true_random=False))
+def test_loss_of_complete_response_is_a_function_of_the_set(events: list[Any], rnd: random.Random) -> None:
+    derived = _check_order_independence(events, rnd, "iwg2009")
+    lost = [d for d in derived if d.type == "CompleteResponseLost"]
+    assert len(lost) <= 1  # at most one per episode; a CR lost is not regained
+    assert len([d for d in derived if d.type == "CompleteResponseAchieved"]) == 1
+    for d in lost:
+        relapse = [r for r in derived if r.type == "ResponseLost"]
+        assert not relapse or relapse[0].onset >= d.onset  # the CR ends no later than the R
