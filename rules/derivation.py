@@ -21,6 +21,8 @@ from uuid import UUID
 
 from events.base import CANONICAL_SET, DerivedEvent, Event, Source
 from events.clinical import (
+    GIVEN_STATUSES,
+    AdministrationRetracted,
     AdverseEventReported,
     BleedingReported,
     ClockAdvanced,
@@ -50,8 +52,10 @@ from rules.temporal import (
     Episode,
     Tick,
     Timeline,
+    combination_starts,
     count_annotation,
     is_input,
+    local_date,
     rescue_dates_of,
     resolve,
     sort_key,
@@ -101,6 +105,8 @@ class PatientDeriver:
         self._ids: set[UUID] = set()
         self._result_keys: set[str] = set()
         self._retracted_results: set[str] = set()
+        self._admin_keys: set[str] = set()
+        self._retracted_admins: set[str] = set()
         self._rescue_dates: list[date] = []
         self._ann: dict[UUID, Annotation] = {}
         self.superseded: list[DerivedEvent] = []
@@ -166,12 +172,51 @@ class PatientDeriver:
         if (isinstance(event, PlateletCountRecorded) and event.result_key not in self._result_keys
                 and event.result_key not in self._retracted_results):
             return count_annotation(event, self.profile, self._rescue_dates)
+        if isinstance(event, DrugAdministered):
+            return self._fast_dose_annotation(event)
         return None
+
+    def _fast_dose_annotation(self, e: DrugAdministered) -> Annotation | None:
+        """A new administration that is no rescue, no steroid, makes no earlier steroid a premedication and
+        starts no combination partner of an earlier tracked dose changes no earlier annotation; everything
+        else (and every doubt) takes the full resolve. Its own annotation is what resolve would give it."""
+        p = self.profile
+        if e.administration_key in self._admin_keys or e.administration_key in self._retracted_admins:
+            return None
+        if e.completion not in GIVEN_STATUSES:
+            return Annotation(effective=False)
+        agent, cls = e.agent, p.agent_class(e.agent)
+        if agent in p.premedication.agents:
+            return None
+        for rescue in p.rescue:
+            if agent in rescue.agents or any((e.atc_code or "").startswith(x) for x in rescue.atc_prefixes):
+                return None
+        tz = p.tz
+        day = local_date(e.occurred_at, tz)
+        given = [(local_date(a.occurred_at, tz), a.agent) for a in self._events
+                 if isinstance(a, DrugAdministered) and self._ann.get(a.event_id, Annotation()).effective]
+        if cls in p.premedication.same_day_as_classes and any(
+                d == day and ag in p.premedication.agents for d, ag in given):
+            return None
+        span = timedelta(days=p.windows.combination_days)
+        starts = combination_starts(given, p)
+        if cls is not None and p.classes[cls].itp_drug:
+            own = [d for d, ag in given if ag == agent]
+            is_start = not own or (day - max(own)).days >= p.windows.reexposure_gap_days
+            if is_start and any(ag in p.tracked_agents and p.agent_class(ag) != cls and abs(d - day) <= span
+                                for d, ag in given):
+                return None
+        combination: tuple[str, ...] = ()
+        if agent in p.tracked_agents:
+            combination = tuple(sorted({ag for d, ag in starts
+                                        if day - span <= d <= day + span and p.agent_class(ag) != cls}))
+        return Annotation(combination=combination)
 
     def load(self, events: Iterable[Event]) -> list[DerivedEvent]:
         """Replace everything fed so far by `events` (any order) and derive from the start."""
         self._events, self._ids = [], set()
         self._result_keys, self._retracted_results = set(), set()
+        self._admin_keys, self._retracted_admins = set(), set()
         for e in sorted((e for e in events if is_input(e)), key=sort_key):
             if e.event_id not in self._ids:
                 self._remember(e)
@@ -189,6 +234,10 @@ class PatientDeriver:
             self._result_keys.add(event.result_key)
         elif isinstance(event, ResultRetracted):
             self._retracted_results.add(event.result_key)
+        elif isinstance(event, DrugAdministered):
+            self._admin_keys.add(event.administration_key)
+        elif isinstance(event, AdministrationRetracted):
+            self._retracted_admins.add(event.administration_key)
         if self.patient is None and not isinstance(event, ClockAdvanced):
             self.patient = event.stream
 

@@ -130,6 +130,22 @@ def rescue_dates_of(events: Sequence[Event], annotations: dict[UUID, Annotation]
                    if isinstance(e, DrugAdministered) and annotations.get(e.event_id, Annotation()).rescue})
 
 
+def combination_starts(given: Sequence[tuple[date, str]], profile: Profile) -> list[tuple[date, str]]:
+    """(date, agent) of every (re)start of an ITP drug among given administrations in time order: the first
+    dose, or a dose after >= the re-exposure gap without that agent."""
+    starts: list[tuple[date, str]] = []
+    last_seen: dict[str, date] = {}
+    for d, agent in given:
+        cls = profile.agent_class(agent)
+        if cls is None or not profile.classes[cls].itp_drug:
+            continue
+        prev = last_seen.get(agent)
+        if prev is None or (d - prev).days >= profile.windows.reexposure_gap_days:
+            starts.append((d, agent))
+        last_seen[agent] = d
+    return starts
+
+
 def resolve(events: Sequence[Event], profile: Profile) -> dict[UUID, Annotation]:
     """Annotate every event of a sorted event list from the whole list."""
     tz = profile.tz
@@ -197,17 +213,7 @@ def resolve(events: Sequence[Event], profile: Profile) -> dict[UUID, Annotation]
     window = profile.windows.rescue_days - 1
 
     # Combination partners: an ITP drug of another class (re)started within +-N days of a tracked dose.
-    starts: list[tuple[date, str]] = []
-    last_seen: dict[str, date] = {}
-    for a in admins:
-        cls = profile.agent_class(a.agent)
-        if cls is None or not profile.classes[cls].itp_drug:
-            continue
-        d = local_date(a.occurred_at, tz)
-        prev = last_seen.get(a.agent)
-        if prev is None or (d - prev).days >= profile.windows.reexposure_gap_days:
-            starts.append((d, a.agent))
-        last_seen[a.agent] = d
+    starts = combination_starts([(local_date(a.occurred_at, tz), a.agent) for a in admins], profile)
 
     accepted_status = set(profile.counts.accepted_statuses)
     accepted_codes = set(profile.counts.accepted_codes)
