@@ -12,7 +12,7 @@ Public API (what the engine calls):
 
 from rules.compiler import CompiledRule, CompiledRuleset, CompileError, check_safe_rule, compile_profile
 from rules.derivation import PatientDeriver, derive_patient
-from rules.matching import DurableMatcher, Matcher, MatcherError, ReferenceMatcher, make_matcher
+from rules.matching import DurableMatcher, Matcher, MatcherError, PrefilteredMatcher, ReferenceMatcher, make_matcher
 from rules.profile import Profile, ProfileError, load_profile, parse_profile
 from rules.temporal import is_input, sort_key
 
@@ -24,6 +24,7 @@ __all__ = [
     "Matcher",
     "MatcherError",
     "PatientDeriver",
+    "PrefilteredMatcher",
     "Profile",
     "ProfileError",
     "ReferenceMatcher",

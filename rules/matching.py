@@ -80,6 +80,68 @@ class ReferenceMatcher:
         return fire_reference(self.compiled, validate_situation(situation))
 
 
+class PrefilteredMatcher:
+    """Asks the inner matcher only when some rule's top-level equality clauses all hold.
+
+    A rule fires only if every conjunct of its condition holds, so a situation that fails at least one
+    `$eq` conjunct of every rule cannot fire any rule: skipping the call is exact, not a heuristic.
+    bench/ measured most situations of a derivation (counts while nothing changes) as such misses; each
+    costs a validation, a JSON round trip and an assert into durable_rules. The inner matcher still
+    decides every candidate. Tested against the unfiltered matchers on generated situations.
+    """
+
+    def __init__(self, inner: Matcher) -> None:
+        self.inner = inner
+        self.compiled = inner.compiled
+        self._guards = [comparison_guards(rule.condition) for rule in self.compiled.rules]
+
+    def fire(self, situation: Situation) -> frozenset[str]:
+        for guards in self._guards:
+            if all(_may_hold(op, situation.get(field), value) for op, field, value in guards):
+                return self.inner.fire(situation)
+        return frozenset()
+
+
+_COMPARISONS = {"$eq", "$neq", "$lt", "$lte", "$gt", "$gte"}
+
+
+def comparison_guards(condition: dict[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """The single-field comparisons at the top of a compiled condition; nested $or/$and only narrow further."""
+    terms = condition["$and"] if set(condition) == {"$and"} else [condition]
+    guards = []
+    for term in terms:
+        if len(term) == 1:
+            ((op, body),) = term.items()
+            if op in _COMPARISONS and isinstance(body, dict) and len(body) == 1:
+                ((field, value),) = body.items()
+                guards.append((op, field, value))
+    return tuple(guards)
+
+
+def equality_guards(condition: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The `$eq` conjuncts of a condition: the fields a situation must have to possibly match."""
+    return tuple((field, value) for op, field, value in comparison_guards(condition) if op == "$eq")
+
+
+def _may_hold(op: str, actual: Any, const: Any) -> bool:
+    """False only when the comparison certainly fails under durable_rules' typed comparison."""
+    if isinstance(actual, bool) != isinstance(const, bool) or isinstance(actual, str) != isinstance(const, str):
+        return True  # different JSON types: leave the verdict to the matcher
+    if op == "$eq":
+        return bool(actual == const)
+    if op == "$neq":
+        return bool(actual != const)
+    if isinstance(actual, bool | str) or actual is None:
+        return True  # ordering on booleans and text is the compiler's business, not the prefilter's
+    if op == "$lt":
+        return bool(actual < const)
+    if op == "$lte":
+        return bool(actual <= const)
+    if op == "$gt":
+        return bool(actual > const)
+    return bool(actual >= const)
+
+
 _ruleset_counter = itertools.count(1)
 
 
@@ -151,7 +213,7 @@ def make_matcher(compiled: CompiledRuleset) -> Matcher:
     """durable_rules on Python < 3.13, else the reference evaluator (logged once)."""
     global _logged_reference
     if durable_available():
-        return DurableMatcher(compiled)
+        return PrefilteredMatcher(DurableMatcher(compiled))
     if not _logged_reference:
         _logged_reference = True
         log.warning(
@@ -159,4 +221,4 @@ def make_matcher(compiled: CompiledRuleset) -> Matcher:
             reason="durable_rules unavailable on this Python",
             python=sys.version.split()[0],
         )
-    return ReferenceMatcher(compiled)
+    return PrefilteredMatcher(ReferenceMatcher(compiled))

@@ -135,7 +135,8 @@ def test_matcher_validates_situation() -> None:
 def test_durable_matcher_starts_no_threads_and_keeps_no_facts() -> None:
     before = threading.active_count()
     compiled = compile_profile(load_profile("site"))
-    m = make_matcher(compiled)
+    wrapped = make_matcher(compiled)
+    m = wrapped.inner  # type: ignore[attr-defined]
     assert isinstance(m, DurableMatcher)
     s = default_situation()
     s.update(scope="patient", kind="count", tracked=True, counting=True, count=5.0)
@@ -150,4 +151,4 @@ def test_reference_path_when_durable_unavailable(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(matching, "durable_available", lambda: False)
     m = matching.make_matcher(compile_profile(load_profile("site")))
-    assert isinstance(m, ReferenceMatcher)
+    assert isinstance(getattr(m, "inner", None), ReferenceMatcher)

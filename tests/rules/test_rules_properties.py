@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from events import ResultStatus
 from rules import PatientDeriver, ReferenceMatcher, compile_profile, derive_patient, load_profile, sort_key
-from rules.matching import DurableMatcher, durable_available
+from rules.matching import DurableMatcher, PrefilteredMatcher, durable_available, equality_guards
 from rules.situation import SITUATION_FIELDS, default_situation
 from tests.rules.factories import bleeding, clock, count, dose, retract_admin, retract_result
 from tests.rules.helpers_rules import setup
@@ -52,6 +52,30 @@ def test_durable_and_reference_fire_the_same_rules(name: str) -> None:
             s = default_situation()
             s.update(kind=kind, scope=scope, tracked=True, eligible=True, counting=True, state="responder")
             assert durable.fire(s) == reference.fire(s)
+
+
+@pytest.mark.parametrize("name", ["site", "iwg2009"])
+def test_prefilter_never_changes_what_fires(name: str) -> None:
+    """The equality prefilter only skips situations no rule can match (durable and reference inside)."""
+    compiled = compile_profile(load_profile(name))
+    plain = ReferenceMatcher(compiled)
+    filtered = [PrefilteredMatcher(ReferenceMatcher(compiled))]
+    if durable_available():
+        filtered.append(PrefilteredMatcher(DurableMatcher(compiled)))
+
+    @settings(max_examples=400, deadline=None)
+    @given(situations)
+    def check(sit: dict[str, Any]) -> None:
+        expected = plain.fire(sit)
+        for matcher in filtered:
+            assert matcher.fire(sit) == expected
+
+    check()
+    for rule in compiled.rules:  # a situation shaped for each rule's equality clauses fires the same too
+        sit = default_situation()
+        sit.update(dict(equality_guards(rule.condition)))
+        for matcher in filtered:
+            assert matcher.fire(sit) == plain.fire(sit)
 
 
 # ----------------------------------------------------------------------------------------------------
