@@ -344,7 +344,9 @@ class Timeline:
         if t.doubling_of_baseline:
             meets = meets and ep.baseline is not None and v >= 2 * ep.baseline
         meets_c = v >= t.complete
-        fails = (not meets) if t.doubling_of_baseline else v < t.relapse_below
+        # IWG defines CR (>= 100) without the doubling: a count that meets CR never fails R, even when it
+        # is below twice a high baseline (a CR patient with baseline 60 and a count of 110 is in CR)
+        fails = (not meets and not meets_c) if t.doubling_of_baseline else v < t.relapse_below
         return meets, meets_c, fails
 
     # -- runs ---------------------------------------------------------------------------------------

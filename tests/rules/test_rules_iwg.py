@@ -43,6 +43,17 @@ def test_complete_response_at_100_without_doubling() -> None:
     assert cr.onset == DAY0 + timedelta(days=10)
 
 
+def test_a_count_meeting_cr_never_fails_r_with_a_high_baseline() -> None:
+    """Baseline 60: counts of 110 and 105 are below 2 x baseline but in CR, so no loss of response."""
+    events = [count(-2, 60), dose(0), count(10, 130), count(17, 140), count(30, 110), count(31, 105)]
+    out = iwg(events)
+    assert of_type(out, "CompleteResponseAchieved")
+    assert not of_type(out, "ResponseLost")
+    assert not of_type(out, "CompleteResponseLost")
+    lost = iwg([*events, count(40, 90), count(41, 95)])  # below 100 and below 2 x 60: CR and R are lost
+    assert of_type(lost, "CompleteResponseLost") and of_type(lost, "ResponseLost")
+
+
 def test_bleeding_voids_response() -> None:
     base = [count(-2, 10), dose(0), count(10, 40)]
     assert of_type(iwg([*base, count(17, 40)]), "ResponseAchieved")
