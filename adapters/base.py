@@ -8,8 +8,7 @@ Skipped ones. Adapters never read the wall clock: the engine passes `received_at
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from events import Event
 
@@ -64,9 +63,3 @@ class InboundMessage:
         if self.sender is None or self.message_id is None:
             return None
         return f"{self.sender}|{self.message_id}"
-
-
-class MessageReader(Protocol):
-    """Cuts a file or body into messages and parses each one."""
-
-    def __call__(self, data: bytes, *, origin: str, received_at: datetime) -> list[InboundMessage]: ...

@@ -138,15 +138,6 @@ class SiteMapping(BaseModel):
                         return DrugMatch(agent=agent, atc_code=syn.atc[0] if syn.atc else None)
         return None
 
-    def drug_names(self) -> tuple[str, ...]:
-        """Every name and ATC code in the synonym table, for cheap pre-filters."""
-        out: list[str] = []
-        for syn in self.drugs.values():
-            out.extend(syn.atc)
-            out.extend(syn.atc_prefixes)
-            out.extend(syn.names)
-        return tuple(out)
-
 
 def _contains_word(text: str, name: str) -> bool:
     return re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", text, flags=re.IGNORECASE) is not None

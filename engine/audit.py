@@ -13,7 +13,6 @@ from engine.processor import derive_in_memory
 from engine.rulebook import RuleEngine
 from events import (
     CANONICAL_SET,
-    CLOCK_STREAM,
     AlertRaised,
     DerivationRevised,
     DerivedEvent,
@@ -32,11 +31,6 @@ def superseded_ids(events: Iterable[Event], derivation_set: str = CANONICAL_SET)
         i for e in events if isinstance(e, DerivationRevised) and e.derivation_set == derivation_set
         for i in e.supersedes
     }
-
-
-def patient_events(events: Sequence[Event], patient: str) -> list[Event]:
-    return [e for e in events if (patient_of(e.stream) == patient and "::" not in e.stream)
-            or e.stream == CLOCK_STREAM]
 
 
 def describe(event: Event) -> str:

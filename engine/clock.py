@@ -15,17 +15,4 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class FixedClock:
-    """For tests and replays: time moves only when told."""
-
-    def __init__(self, at: datetime) -> None:
-        self._at = at
-
-    def now(self) -> datetime:
-        return self._at
-
-    def advance_to(self, at: datetime) -> None:
-        self._at = at
-
-
 system_clock = SystemClock()

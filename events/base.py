@@ -8,7 +8,6 @@ are written by the rule engine and always say which rule, profile and inputs pro
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -86,6 +85,3 @@ class DerivedEvent(Event):
 def canonical_dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-
-def utc_iso(ts: datetime) -> str:
-    return ts.isoformat()

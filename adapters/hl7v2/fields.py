@@ -8,7 +8,7 @@ wrap `Segment.extract_field` (which also unescapes \\S\\, \\F\\, ... sequences) 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 
@@ -90,10 +90,6 @@ def parse_date(value: str) -> date | None:
         return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
         return None
-
-
-def to_utc(ts: datetime) -> datetime:
-    return ts.astimezone(UTC)
 
 
 class NumberError(ValueError):

@@ -151,4 +151,3 @@ cohort_statistics = Table(
     Column("summary", Text, nullable=False),
 )
 
-APPEND_ONLY_TABLES = ("events", "inbound_messages", "dead_letters", "dead_letter_resolutions")
