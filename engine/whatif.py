@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.app import App
 from engine.audit import what_if
+from engine.cohort_report import report_for
 from engine.processor import Processor
 from engine.rulebook import RuleEngine
 from events import CANONICAL_SET, DerivedEvent
@@ -31,14 +32,12 @@ def rederive_into_set(app: App, profile_name: str, set_name: str | None) -> tupl
 
 def compare_profiles(app: App, first: str, second: str, agent: str) -> list[str]:
     """Patient by patient, episode by episode: best response, onset and relapse under both, with rule ids."""
-    from engine.cli import _report
-
     events = [s.event for s in app.store.read_all() if not isinstance(s.event, DerivedEvent)]
     results = {}
     fired: dict[str, dict[str, list[str]]] = {}
     for name in (first, second):
         profile, derived = what_if(app, name, events)
-        results[name] = _report(app, [*events, *derived], agent=agent, as_of=None, profile=profile,
+        results[name] = report_for(app, [*events, *derived], agent=agent, as_of=None, profile=profile,
                                 derivation_set=profile.name)
         per: dict[str, list[str]] = {}
         for d in derived:

@@ -1,0 +1,222 @@
+"""Reading the log: patient status, timelines, the cohort report, replay as of a recorded time, explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from engine.app import App
+from engine.cli.base import app, app_of, console, err, parse_ts
+from engine.cohort_report import report_for
+
+
+def _update_projections(application: App) -> None:
+    from engine.projections import update
+
+    update(application.store, application.projections)
+
+
+@app.command()
+def status(
+    ctx: typer.Context, patient: Annotated[str | None, typer.Argument(help="One patient (MRN).")] = None
+) -> None:
+    """Current episode and state of each patient under the canonical profile."""
+    from sqlalchemy import select
+
+    from engine.store.schema import patient_status
+
+    application = app_of(ctx)
+    _update_projections(application)
+    query = select(patient_status).order_by(patient_status.c.patient)
+    if patient is not None:
+        query = query.where(patient_status.c.patient == patient)
+    with application.store.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    table = Table(title=f"patient status ({application.profile.name} {application.profile.version})")
+    for col in ("patient", "agent", "episode", "state", "since", "last count", "last count at", "open alerts"):
+        table.add_column(col)
+    for r in rows:
+        last = "-" if r["last_count"] is None else f"{r['last_count']:g}"
+        at = "-" if r["last_count_at"] is None else str(r["last_count_at"])[:16]
+        table.add_row(r["patient"], r["agent"] or "-", str(r["episode"] or "-"), r["state"],
+                      str(r["since"] or "-"), last, at, str(r["open_alerts"]))
+    console.print(table)
+    if patient is None:
+        _print_cohort_lines(application)
+    if patient is not None and not rows:
+        err.print(f"no patient {patient}")
+        raise typer.Exit(code=1)
+
+
+def _print_cohort_lines(application: App) -> None:
+    import json as json_module
+
+    from sqlalchemy import select
+
+    from engine.store.schema import cohort_statistics
+
+    with application.store.engine.connect() as conn:
+        for agent, summary in conn.execute(select(cohort_statistics.c.agent, cohort_statistics.c.summary)):
+            data = json_module.loads(summary)
+            rate = data.get("response_rate") or {}
+            console.print(f"{agent}: {data['patients']} patients, {data['responders']} responders "
+                          f"({rate.get('percent', '-')} %), {data['complete_responders']} complete, "
+                          f"{data['non_responders']} non-responders, {data['pending']} pending")
+
+
+@app.command()
+def timeline(ctx: typer.Context, patient: str) -> None:
+    """Every event of a patient by valid time, with recorded time and source; derived ones interleaved."""
+    from engine.audit import describe, superseded_ids
+    from events import DerivedEvent
+
+    application = app_of(ctx)
+    events = [s.event for s in application.store.read_stream(patient)]
+    if not events:
+        err.print(f"no events for patient {patient}")
+        raise typer.Exit(code=1)
+    gone = superseded_ids(events)
+    table = Table(title=f"timeline of {patient}")
+    for col in ("valid time", "recorded", "event", "detail", "source", "id"):
+        table.add_column(col, overflow="fold")
+    for e in sorted(events, key=lambda e: (e.occurred_at, e.stream_version)):
+        kind = f"[cyan]{e.type}[/cyan]" if isinstance(e, DerivedEvent) else e.type
+        if str(e.event_id) in gone:
+            kind = f"[strike]{e.type}[/strike] (revised)"
+        source = f"rule {e.rule_id}" if isinstance(e, DerivedEvent) else f"{e.source.feed} {e.source.message_id or ''}"
+        table.add_row(e.occurred_at.isoformat(timespec="minutes"), e.recorded_at.isoformat(timespec="seconds"),
+                      kind, describe(e), source, str(e.event_id)[:8])
+    console.print(table)
+
+
+def _emitreport_for(application: App, report: Any, events: list[Any], fmt: str, out: Path | None,
+                 plots: Path | None, *, profile: Any = None, derivation_set: str | None = None) -> None:
+    from engine.reporting import summary_paragraph
+    from events import CANONICAL_SET
+
+    profile = profile or application.profile
+    dset = derivation_set or CANONICAL_SET
+
+    if fmt == "json":
+        text = report.model_dump_json(indent=2)
+    elif fmt == "text":
+        text = summary_paragraph(report)
+    elif fmt == "html":
+        from engine.reporting.html import render_html
+
+        text = render_html(report, events, tz=application.settings.timezone, rules_profile=profile,
+                           derivation_set=dset)
+    else:
+        raise typer.BadParameter("--format is json, text or html")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console.print(f"report written to {out}")
+    else:
+        print(text)
+    if plots is not None:
+        from engine.reporting.plots import write_plots
+
+        written = write_plots(report, events, plots, tz=application.settings.timezone,
+                              rules_profile=profile, derivation_set=dset)
+        console.print(f"{len(written)} plot files written to {plots}")
+
+
+FormatOption = Annotated[str, typer.Option("--format", help="json, text or html.")]
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Option("--agent", help="Cohort agent, e.g. daratumumab.")] = "daratumumab",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Valid-time cut (ISO timestamp).")] = None,
+    fmt: FormatOption = "text",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+    plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG and SVG plots to this folder.")] = None,
+    profile_name: Annotated[str | None, typer.Option(
+        "--profile", help="Report under this profile (site, iwg2009 or a path); default: the configured one.")] = None,
+) -> None:
+    """The cohort report of an agent: the abstract's figures from the log, as JSON, text or HTML.
+
+    Under the configured profile the stored (canonical) derivations are reported; under another profile the
+    cohort is derived in memory by a separate rule engine (nothing is stored, nothing is delivered).
+    """
+    from events import DerivedEvent
+
+    application = app_of(ctx)
+    events: list[Any] = [s.event for s in application.store.read_all()]
+    profile = application.profile
+    derivation_set = None
+    if profile_name is not None:
+        from engine.audit import what_if
+        from rules import load_profile
+
+        wanted = load_profile(profile_name)
+        if (wanted.name, wanted.version) != (profile.name, profile.version):
+            facts = [e for e in events if not isinstance(e, DerivedEvent)]
+            profile, derived = what_if(application, profile_name, facts)
+            events, derivation_set = [*facts, *derived], profile.name
+    rep = report_for(application, events, agent=agent, as_of=parse_ts(as_of), profile=profile,
+                  derivation_set=derivation_set)
+    _emitreport_for(application, rep, events, fmt, out, plots, profile=profile, derivation_set=derivation_set)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    as_of_recorded: Annotated[str, typer.Option("--as-of-recorded", help="Transaction time (ISO timestamp).")],
+    agent: Annotated[str, typer.Option("--agent")] = "daratumumab",
+    fmt: FormatOption = "text",
+) -> None:
+    """What itpwatch knew and had derived at a recorded time (later corrections invisible), and its report."""
+    from engine.audit import known_at
+    from engine.projections.status import status_row
+
+    application = app_of(ctx)
+    cut = parse_ts(as_of_recorded)
+    assert cut is not None
+    events = known_at(application, cut)
+    console.print(f"as recorded up to {cut.isoformat()}: {len(events)} events")
+    patients = sorted({e.stream for e in events if not e.stream.startswith("$") and "::" not in e.stream})
+    table = Table(title="status as then known")
+    for col in ("patient", "agent", "episode", "state", "since"):
+        table.add_column(col)
+    for patient in patients:
+        row = status_row(patient, [e for e in events if e.stream == patient])
+        if row["state"] != "untracked":
+            table.add_row(patient, row["agent"] or "-", str(row["episode"]), row["state"], str(row["since"]))
+    console.print(table)
+    rep = report_for(application, events, agent=agent, as_of=cut)
+    _emitreport_for(application, rep, events, fmt, None, None)
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    patient: str,
+    transition: Annotated[str | None, typer.Option("--transition", help="A derived event id.")] = None,
+) -> None:
+    """The chain behind each transition: rule and statement, profile version, inputs with times and sources."""
+    from engine.audit import describe
+    from engine.audit import explain as explain_chain
+
+    application = app_of(ctx)
+    found = explain_chain(application, patient, transition)
+    if not found:
+        err.print("no derived events found")
+        raise typer.Exit(code=1)
+    for item in found:
+        e = item.event
+        mark = " [red](superseded by a revision)[/red]" if item.superseded else ""
+        console.print(f"[bold]{e.type}[/bold] {describe(e)}{mark}")
+        console.print(f"  id {e.event_id}  valid {e.occurred_at.isoformat()}  recorded {e.recorded_at.isoformat()}")
+        console.print(f"  rule {e.rule_id}: {item.statement}")
+        console.print(f"  profile {e.profile} version {e.profile_version}  set {e.derivation_set}")
+        for inp in item.inputs:
+            console.print(f"    <- {inp.type} valid {inp.occurred_at.isoformat()} {describe(inp)}  "
+                          f"[{inp.source.feed} {inp.source.sender or ''} {inp.source.message_id or ''}]", markup=False)
+        for missing in item.missing_inputs:
+            console.print(f"    <- {missing} (not in the log)")
