@@ -126,6 +126,7 @@ def _episode(ep: DerivedEpisode, last_count: date | None) -> Episode | None:
         response_duration_days=duration,
         ongoing=first is not None and relapse is None,
         sustained_remission=ep.sustained is not None and first is not None,
+        complete_response_lost_onset=ep.complete_lost.onset if ep.complete_lost is not None else None,
     )
 
 

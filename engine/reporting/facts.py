@@ -37,6 +37,7 @@ from events.clinical import (
 )
 from events.derived import (
     CompleteResponseAchieved,
+    CompleteResponseLost,
     DerivationRevised,
     EpisodeStarted,
     NonResponseDeclared,
@@ -126,6 +127,7 @@ class DerivedEpisode:
     started: EpisodeStarted | None = None
     response: ResponseAchieved | None = None
     complete: CompleteResponseAchieved | None = None
+    complete_lost: CompleteResponseLost | None = None
     lost: ResponseLost | None = None
     reexposure: ReExposureStarted | None = None
     sustained: SustainedRemissionReached | None = None
@@ -347,6 +349,8 @@ def collect_facts(
             ep.response = ev
         elif isinstance(ev, CompleteResponseAchieved):
             ep.complete = ev
+        elif isinstance(ev, CompleteResponseLost):
+            ep.complete_lost = ev
         elif isinstance(ev, ResponseLost):
             ep.lost = ev
         elif isinstance(ev, ReExposureStarted):

@@ -38,6 +38,8 @@ class Episode(_Frozen):
     response_duration_days: int | None
     ongoing: bool
     sustained_remission: bool
+    complete_response_lost_onset: date | None = None
+    """Added after the first schema: IWG 2009 loss of CR while R may continue (docs/report.md)."""
 
 
 class PatientRow(_Frozen):

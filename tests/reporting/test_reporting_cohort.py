@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -259,8 +260,12 @@ def test_json_schema_is_stable(seed_report: Report) -> None:
         "response_duration_days",
         "ongoing",
         "sustained_remission",
+        "complete_response_lost_onset",  # added later, documented (fields are only ever appended)
     ]
     assert data["patients"][0]["episodes"][0]["start"] == "2020-10-05"
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "report.md").read_text()
+    for key in [*data["patients"][0], *data["patients"][0]["episodes"][0]]:
+        assert f"`{key}`" in documented, f"{key} is not documented in docs/report.md"
     assert Report.model_validate_json(seed_report.model_dump_json()) == seed_report
 
 
