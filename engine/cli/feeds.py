@@ -31,20 +31,25 @@ def ingest(
     unreadable = [f"{p}: no such file or folder" for p in paths if not p.exists()]
     files = list(iter_paths([p for p in paths if p.exists()]))
     summary = IngestSummary(unreadable=unreadable)
-    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                  TimeRemainingColumn(), console=err, transient=True, disable=len(files) < 2) as progress:
-        task = progress.add_task("files", total=len(files))
+    # two bars: files, and the messages of the current file (one large file is a long import too);
+    # rich hides them when stderr is not a terminal
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as progress:
+        file_task = progress.add_task("files", total=len(files))
+        message_task = progress.add_task("messages", total=0, visible=False)
         for path in files:
             try:
                 data = Path(path).read_bytes()
             except OSError as exc:
                 summary.unreadable.append(f"{path}: {exc.strerror}")
-                progress.advance(task)
+                progress.advance(file_task)
                 continue
             messages = read_bytes(data, origin=str(path), received_at=application.clock.now(),
                                   mapping=application.mapping, tz=application.tzinfo)
-            summary.add(ingestor.ingest(messages))
-            progress.advance(task)
+            progress.reset(message_task, total=len(messages), visible=len(messages) > 1000,
+                           description=f"messages of {Path(path).name}")
+            summary.add(ingestor.ingest(messages, on_message=lambda: progress.advance(message_task)))
+            progress.advance(file_task)
     _print_summary(summary)
     if summary.unreadable:
         raise typer.Exit(code=2)
