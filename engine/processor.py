@@ -244,13 +244,8 @@ class Processor:
                     writer.connection, event, "withdrawn", sinks, now,
                     reason="a later or corrected result removed the finding behind this alert")
         for event in fresh:
-            stored = self._stored_alert(event)
-            if stored is not None:
-                self.notices_queued += enqueue(writer.connection, stored, "raised", self.alert_sinks, now)
-
-    @staticmethod
-    def _stored_alert(event: DerivedEvent) -> AlertRaised | None:
-        return event if isinstance(event, AlertRaised) else None
+            if isinstance(event, AlertRaised):
+                self.notices_queued += enqueue(writer.connection, event, "raised", self.alert_sinks, now)
 
     @staticmethod
     def _unique_id(state: PatientState, key: str) -> Any:
@@ -341,10 +336,6 @@ class Processor:
         )
         return sorted({patient_of(r[0]) for r in rows} | set(self._patients))
 
-    # -- whole-log runs (what-if, verify) ----------------------------------------------------------
-    def derive_log(self, events: Iterable[Event]) -> dict[str, dict[str, DerivedEvent]]:
-        """Derive every patient from a list of events, in memory (no store writes): replay and verify."""
-        return derive_in_memory(self.rules, events)
 
 
 _ENVELOPE = frozenset({"event_id", "stream", "stream_version", "recorded_at", "source"})
