@@ -1,14 +1,22 @@
-"""Wiring: the objects a command or the server needs, built from Settings in one place."""
+"""Wiring: the objects a command or the server needs, built from Settings in one place.
+
+This is where a setting turns into a thing (a database, a profile, a YAML file), so this is where a bad
+setting is reported: as a ConfigError that names the setting, the file and what to do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.clock import Clock, system_clock
-from engine.config import Settings
+from engine.config import Settings, masked_url
+from engine.errors import ConfigError, database_problem
 from engine.store import EventStore
 
 
@@ -19,14 +27,23 @@ class App:
 
     @cached_property
     def store(self) -> EventStore:
-        return EventStore.open(self.settings.database_url)
+        from sqlalchemy.exc import ArgumentError, DBAPIError
+
+        url = self.settings.database_url
+        try:
+            return EventStore.open(url)
+        except DBAPIError as exc:
+            raise database_problem(exc.orig, masked_url(url)) from exc
+        except ArgumentError as exc:
+            raise ConfigError(f"database_url: {masked_url(url)} is not usable: {exc}") from exc
 
     @cached_property
     def mapping(self) -> Any:
         from adapters.mapping import SiteMapping
 
         if self.settings.mapping is not None:
-            return SiteMapping.load(self.settings.mapping)
+            with _setting_file("mapping", self.settings.mapping):
+                return SiteMapping.load(self.settings.mapping)
         return SiteMapping.default()
 
     @cached_property
@@ -35,9 +52,21 @@ class App:
 
     @cached_property
     def profile(self) -> Any:
-        from rules import load_profile
+        from rules import ProfileError, load_profile
+        from rules.profile import BUILTIN_PROFILES
 
-        return load_profile(self.settings.profile)
+        name = self.settings.profile
+        if name not in BUILTIN_PROFILES and not Path(name).is_file():
+            raise ConfigError(f"profile: {name!r} is neither a built-in profile ({', '.join(BUILTIN_PROFILES)}) "
+                              "nor the path of a profile YAML file")
+        try:
+            return load_profile(name)
+        except ProfileError as exc:
+            raise ConfigError(f"profile: {exc}; use site, iwg2009 or the path of a profile YAML file") from exc
+
+    def validate(self) -> None:
+        """Read every file the settings name now, so that a long-running command fails at start, not later."""
+        _ = self.tzinfo, self.mapping, self.profile, self.sinks
 
     @cached_property
     def projections(self) -> Any:
@@ -49,7 +78,8 @@ class App:
     def sinks(self) -> Any:
         from engine.alerts.config import load_sinks
 
-        return load_sinks(self.settings.sinks)
+        with _setting_file("sinks", self.settings.sinks):
+            return load_sinks(self.settings.sinks, self.settings.smtp_password)
 
     @cached_property
     def live_processor(self) -> Any:
@@ -66,7 +96,7 @@ class App:
         return Processor(self.store, profile or self.profile, derivation_set=derivation_set,
                          tz=self.settings.timezone, clock=self.clock)
 
-    def ingestor(self, *, derive: bool = True) -> Any:
+    def ingestor(self, *, derive: bool = True, observer: Any = None) -> Any:
         from engine.ingest import Ingestor
 
         return Ingestor(
@@ -74,8 +104,29 @@ class App:
             deriver=self.live_processor if derive else None,
             clock=self.clock,
             batch_size=self.settings.batch_size,
+            observer=observer,
         )
 
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+
+
+@contextmanager
+def _setting_file(key: str, path: Path | None) -> Iterator[None]:
+    """Reading the file a setting names: a missing or invalid file is the user's to fix (ConfigError)."""
+    import yaml
+    from pydantic import ValidationError
+
+    flag = f"--{key} or ITPWATCH_{key.upper()}"
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}; give an existing file ({flag})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{key}: {path} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{key}: {path}: {problems}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {path}: {' '.join(str(exc).split())}") from exc

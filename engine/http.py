@@ -6,13 +6,18 @@ POST /fhir          a Bundle: 200 with a batch-response Bundle, one entry (statu
                     each stored in its own transaction; a single resource is answered as on /fhir/{type}.
 GET  /alerts        alerts as JSON (?open=1 for open ones only).
 POST /alerts/{id}/ack  {"by": ..., "note": ...}.
-GET  /health        liveness.
+
+Without a token (for load balancers, orchestrators and Prometheus; they reveal no patient data):
+GET  /health/live   200 while the process answers.
+GET  /health/ready  200 when every readiness check passes (engine/health.py), else 503; the checks in the body.
+GET  /metrics       Prometheus text format (engine/metrics.py).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -95,7 +100,9 @@ def make_http_app(service: Any) -> Starlette:
                                      "resourceType")
         if kind is not None and declared != kind:
             return _outcome_response(400, "invalid", f"body is a {declared}, not a {kind} resource", "resourceType")
+        started = time.perf_counter()
         results = await service.run(service.store_fhir, body)
+        service.metrics.ack_latency.labels("http").observe(time.perf_counter() - started)
         if declared == "Bundle":
             return _bundle_response(results)
         return _single_response(results)
@@ -130,10 +137,20 @@ def make_http_app(service: Any) -> Starlette:
             return JSONResponse({"error": "no such alert"}, status_code=404)
         return JSONResponse(result, status_code=200)
 
-    async def health(request: Request) -> Response:
-        if not authorised(request):
-            return unauthorised()
-        return JSONResponse({"status": "ok"})
+    async def live(_request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def ready(_request: Request) -> Response:
+        is_ready, body = await service.readiness.report()
+        return JSONResponse(body, status_code=200 if is_ready else 503)
+
+    async def metrics(_request: Request) -> Response:
+        import asyncio
+
+        from engine.metrics import CONTENT_TYPE
+
+        body = await asyncio.to_thread(service.metrics.exposition)  # the outbox gauges query the database
+        return Response(body, media_type=CONTENT_TYPE)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -150,7 +167,9 @@ def make_http_app(service: Any) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/health", health, methods=["GET"]),
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/fhir", post_resource, methods=["POST"]),
             Route("/fhir/{resource_type}", post_resource, methods=["POST"]),
             Route("/alerts", list_alerts, methods=["GET"]),

@@ -6,6 +6,7 @@ a stored count without its derived response, nor an ACK for a message whose deri
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,13 @@ class MessageResult:
     rejection: Rejected | None = None
 
 
+class CommitObserver(Protocol):
+    """Told after each commit what it stored (the server's metrics); never called for a rolled-back one."""
+
+    def committed(self, handled: Sequence[tuple[InboundMessage, MessageResult]], appended: Sequence[StoredEvent],
+                  derive_seconds: float | None) -> None: ...
+
+
 class Ingestor:
     def __init__(
         self,
@@ -74,11 +82,13 @@ class Ingestor:
         deriver: Deriver | None = None,
         clock: Clock = system_clock,
         batch_size: int = 2000,
+        observer: CommitObserver | None = None,
     ) -> None:
         self.store = store
         self.deriver = deriver
         self.clock = clock
         self.batch_size = batch_size
+        self.observer = observer
 
     def ingest(
         self, messages: Iterable[InboundMessage], *, on_message: Callable[[], None] | None = None
@@ -104,8 +114,8 @@ class Ingestor:
         summary = IngestSummary()
         with self.store.writer() as writer:
             result = self._handle(writer, message, summary)
-            if self.deriver is not None and writer.appended:
-                self.deriver.process(writer, list(writer.appended))
+            _, seconds = self._derive(writer)
+        self._observe([(message, result)], writer, seconds)
         return result
 
     def ingest_group(self, messages: Sequence[InboundMessage]) -> list[MessageResult]:
@@ -118,8 +128,8 @@ class Ingestor:
         with self.store.writer() as writer:
             self._prefetch(writer, messages)
             results = [self._handle(writer, message, summary) for message in messages]
-            if self.deriver is not None and writer.appended:
-                self.deriver.process(writer, list(writer.appended))
+            _, seconds = self._derive(writer)
+        self._observe(list(zip(messages, results, strict=True)), writer, seconds)
         return results
 
     @staticmethod
@@ -135,11 +145,23 @@ class Ingestor:
         part = IngestSummary()
         with self.store.writer() as writer:
             self._prefetch(writer, batch)
-            for message in batch:
-                self._handle(writer, message, part)
-            if self.deriver is not None and writer.appended:
-                part.derived += self.deriver.process(writer, list(writer.appended))
+            results = [self._handle(writer, message, part) for message in batch]
+            part.derived, seconds = self._derive(writer)
+        self._observe(list(zip(batch, results, strict=True)), writer, seconds)
         summary.add(part)
+
+    def _derive(self, writer: StoreWriter) -> tuple[int, float | None]:
+        """Derive from what this transaction appended, in it: (derived events appended, seconds taken)."""
+        if self.deriver is None or not writer.appended:
+            return 0, None
+        started = time.perf_counter()
+        derived = self.deriver.process(writer, list(writer.appended))
+        return derived, time.perf_counter() - started
+
+    def _observe(self, handled: Sequence[tuple[InboundMessage, MessageResult]], writer: StoreWriter,
+                 seconds: float | None) -> None:
+        if self.observer is not None:
+            self.observer.committed(handled, writer.appended, seconds)
 
     def _handle(self, writer: StoreWriter, message: InboundMessage, summary: IngestSummary) -> MessageResult:
         summary.messages += 1

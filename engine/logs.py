@@ -20,7 +20,7 @@ SAFE_KEYS = frozenset(
         "skipped", "dead_lettered", "batch", "batches", "elapsed_ms", "rate", "port", "host", "sink",
         "attempt", "status", "position", "positions", "count", "patients", "revisions", "path_count",
         "exc_type", "matcher", "reason_code", "streams", "alerts", "delivered", "failed", "alert_id", "alert",
-        "severity", "notice",
+        "severity", "notice", "method", "path",
     }
 )
 """Keys whose values are never patient data. 'count' means a number of things, not a platelet count."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -26,8 +28,11 @@ from typing import Any, cast
 
 from adapters.base import AckCode
 from engine.app import App
+from engine.errors import ConfigError, ServiceUnavailable
+from engine.health import Readiness, database_check, migrations_check, outbox_check, task_check
 from engine.ingest import Ingestor, MessageResult
 from engine.logs import get_logger
+from engine.metrics import Metrics
 
 log = get_logger("itpwatch.server")
 
@@ -48,7 +53,15 @@ class Service:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.ingestor: Ingestor = app.ingestor()
+        self.metrics = Metrics(app)
+        self.ingestor: Ingestor = app.ingestor(observer=self.metrics)
+        self.dispatcher: asyncio.Task[Any] | None = None
+        self.readiness = Readiness()
+        """/health/ready: the named checks below; other parts of the server add theirs."""
+        self.readiness.add("database", database_check(app))
+        self.readiness.add("migrations", migrations_check(app))
+        self.readiness.add("dispatcher", task_check("alert dispatcher", lambda: self.dispatcher))
+        self.readiness.add("outbox", outbox_check(app, app.settings.ready_outbox_lag_seconds))
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itpwatch-writer")
         self.stopping = False
         self.in_flight = 0
@@ -81,7 +94,9 @@ class Service:
             raise ConnectionAbortedError(f"frame not stored: {type(exc).__name__}") from exc
         finally:
             self.in_flight -= 1
-        log.debug("mllp ack sent", elapsed_ms=round((time.perf_counter() - started) * 1000, 2))
+        elapsed = time.perf_counter() - started
+        self.metrics.ack_latency.labels("mllp").observe(elapsed)
+        log.debug("mllp ack sent", elapsed_ms=round(elapsed * 1000, 2))
         return ack
 
     async def _commit_in_group(self, frame: bytes, peer: str) -> bytes:
@@ -312,7 +327,7 @@ class MllpConnections:
         self.service = service
         self.open: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
 
-    async def listen(self, host: str, port: int) -> asyncio.Server:
+    async def listen(self, sock: socket.socket) -> asyncio.Server:
         from adapters.mllp import DEFAULT_MAX_FRAME, serve_connection
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -324,7 +339,7 @@ class MllpConnections:
             finally:
                 self.open.pop(task, None)
 
-        return await asyncio.start_server(on_connect, host, port)
+        return await asyncio.start_server(on_connect, sock=sock)
 
     async def close(self, timeout: float) -> None:
         for writer in list(self.open.values()):
@@ -336,7 +351,8 @@ class MllpConnections:
 async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host: str,
                 ready: asyncio.Event | None = None) -> None:
     if http_port is not None and not app.settings.http_token:
-        raise SystemExit("itpwatch serve: the HTTP listener needs a bearer token (--token or ITPWATCH_HTTP_TOKEN)")
+        raise ConfigError("http_token: the HTTP listener needs a bearer token; set ITPWATCH_HTTP_TOKEN, "
+                          "ITPWATCH_HTTP_TOKEN_FILE or http_token_file in the config file")
     service = Service(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -346,37 +362,48 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
     # Open the store (and run migrations) before listening: a sender must never connect to a server that
     # cannot store.
     await service.run(lambda: app.store)
+    # Bind both ports before anything starts: a port in use is reported alone, with nothing to shut down.
+    mllp_socket = listening_socket(host, mllp_port, "mllp_port") if mllp_port is not None else None
+    try:
+        http_socket = listening_socket(host, http_port, "http_port") if http_port is not None else None
+    except Exception:
+        if mllp_socket is not None:
+            mllp_socket.close()
+        raise
     tasks: list[asyncio.Task[Any]] = []
     connections = MllpConnections(service)
     mllp_server = None
     uvicorn_server = None
     try:
-        if mllp_port is not None:
-            mllp_server = await connections.listen(host, mllp_port)
+        if mllp_socket is not None:
+            mllp_server = await connections.listen(mllp_socket)
             for bound in _bound(mllp_server.sockets):
                 print(json.dumps({"listening": "mllp", "host": bound[0], "port": bound[1]}), flush=True)
             log.info("mllp listening", host=host, port=_bound(mllp_server.sockets)[0][1])
-        if http_port is not None:
+        if http_socket is not None:
             import uvicorn
 
+            from engine.accesslog import AccessLog
             from engine.http import make_http_app
 
-            config = uvicorn.Config(make_http_app(service), host=host, port=http_port, log_config=None,
-                                    access_log=False, lifespan="off", timeout_graceful_shutdown=GRACE_SECONDS)
+            config = uvicorn.Config(AccessLog(make_http_app(service), service.metrics), host=host,
+                                    port=http_socket.getsockname()[1], log_config=None, access_log=False,
+                                    lifespan="off", timeout_graceful_shutdown=GRACE_SECONDS)
             uvicorn_server = uvicorn.Server(config)
             # The process's signals are handled here (stop.set), not by uvicorn: uvicorn >= 0.29 installs its
             # own handlers while serving and re-raises the signal afterwards.
             uvicorn_server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-            http_task = asyncio.create_task(uvicorn_server.serve())
+            http_task = asyncio.create_task(uvicorn_server.serve(sockets=[http_socket]))
             tasks.append(http_task)
             while not uvicorn_server.started:
-                if http_task.done():  # uvicorn could not bind (it exits instead of raising)
-                    raise SystemExit(f"itpwatch serve: HTTP listener on {host}:{http_port} did not start")
+                if http_task.done():  # uvicorn could not start (it exits instead of raising)
+                    raise ServiceUnavailable(f"http_port: the HTTP listener on {host}:{http_port} did not start")
                 await asyncio.sleep(0.02)
             for server in uvicorn_server.servers:
                 for bound in _bound(server.sockets):
                     print(json.dumps({"listening": "http", "host": bound[0], "port": bound[1]}), flush=True)
         dispatcher = _start_dispatcher(app, stop, service.alerts_queued)
+        service.dispatcher = dispatcher
         if dispatcher is not None:
             tasks.append(dispatcher)
         if ready is not None:
@@ -385,6 +412,31 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
         log.info("shutting down")
     finally:
         await _shutdown(service, connections, mllp_server, uvicorn_server, tasks, stop)
+
+
+def listening_socket(host: str, port: int, setting: str) -> socket.socket:
+    """A bound, listening TCP socket; a port that is taken or not allowed is reported by its setting name."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, socket.gaierror):
+            raise ConfigError(f"bind_host: cannot resolve {host!r}: {reason}; give an address such as 127.0.0.1 "
+                              "or 0.0.0.0") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise ServiceUnavailable(f"{setting}: port {port} on {host} is already in use; stop the other "
+                                     "listener or choose another port") from None
+        if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL, errno.EPERM):
+            raise ConfigError(f"{setting}: cannot listen on {host}:{port}: {reason}; check bind_host and the port "
+                              "(ports below 1024 need privileges)") from None
+        raise ServiceUnavailable(f"{setting}: cannot listen on {host}:{port}: {reason}") from None
+    sock.setblocking(False)
+    return sock
 
 
 def _bound(sockets: Any) -> list[tuple[str, int]]:

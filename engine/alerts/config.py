@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 
 class SinkConfig(BaseModel):
@@ -32,9 +32,11 @@ class SinkConfig(BaseModel):
     starttls: bool = False
     """smtp: upgrade the connection with STARTTLS before sending."""
     username: str | None = None
-    """smtp: log in as this user (with the password from the environment variable `password_env`)."""
+    """smtp: log in as this user (password from `password_env`, `password_file` or the smtp_password setting)."""
     password_env: str | None = None
     """smtp: name of the environment variable that holds the password; the password is never in the file."""
+    password_file: str | None = None
+    """smtp: path of a file holding the password (relative to this file's folder), e.g. a Docker secret."""
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     """Seconds one delivery attempt may take (connect + send + answer)."""
     max_attempts: int = Field(default=8, ge=1, le=100)
@@ -53,8 +55,8 @@ class SinkConfig(BaseModel):
                 missing.append("recipients")
             if missing:
                 raise ValueError(f"sink {self.name!r}: an smtp sink needs {', '.join(missing)}")
-            if self.username and not self.password_env:
-                raise ValueError(f"sink {self.name!r}: username given without password_env")
+            if self.password_env and self.password_file:
+                raise ValueError(f"sink {self.name!r}: give password_env or password_file, not both")
         return self
 
 
@@ -62,6 +64,8 @@ class SinksFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sinks: tuple[SinkConfig, ...] = (SinkConfig(name="log", kind="log"),)
+    _smtp_password: str | None = PrivateAttr(default=None)
+    """The smtp_password setting: the password of SMTP sinks with a username and no password source."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> SinksFile:
@@ -72,6 +76,10 @@ class SinksFile(BaseModel):
         return self
 
     @property
+    def smtp_password(self) -> str | None:
+        return self._smtp_password
+
+    @property
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sinks)
 
@@ -79,8 +87,21 @@ class SinksFile(BaseModel):
         return next((s for s in self.sinks if s.name == name), None)
 
 
-def load_sinks(path: Path | None) -> SinksFile:
+def load_sinks(path: Path | None, smtp_password: str | None = None) -> SinksFile:
+    """The sinks of a file (the log sink without one). Raises OSError, yaml.YAMLError or ValueError."""
     if path is None:
         return SinksFile()
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return SinksFile.model_validate(data)
+    loaded = SinksFile.model_validate(data)
+    folder = Path(path).resolve().parent
+    sinks = []
+    for sink in loaded.sinks:
+        if sink.kind == "smtp" and sink.username and not (sink.password_env or sink.password_file or smtp_password):
+            raise ValueError(f"sink {sink.name!r}: username given without a password; set password_env or "
+                             "password_file, or the smtp_password setting")
+        if sink.password_file and not Path(sink.password_file).is_absolute():
+            sink = sink.model_copy(update={"password_file": str(folder / sink.password_file)})
+        sinks.append(sink)
+    resolved = loaded.model_copy(update={"sinks": tuple(sinks)})
+    resolved._smtp_password = smtp_password
+    return resolved

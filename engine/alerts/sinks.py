@@ -15,6 +15,7 @@ import smtplib
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -107,7 +108,7 @@ def message_id(idempotency_key: str, sender: str | None) -> str:
 class SmtpSink:
     """One e-mail per notice to the configured recipients, through the configured relay."""
 
-    def __init__(self, config: SinkConfig) -> None:
+    def __init__(self, config: SinkConfig, default_password: str | None = None) -> None:
         assert config.host is not None and config.sender is not None
         self.name = config.name
         self.host = config.host
@@ -118,6 +119,19 @@ class SmtpSink:
         self.starttls = config.starttls
         self.username = config.username
         self.password_env = config.password_env
+        self.password_file = config.password_file
+        self.default_password = default_password
+
+    def password(self) -> str:
+        """Read at each delivery, so that a rotated secret is picked up without a restart."""
+        if self.password_env:
+            return os.environ.get(self.password_env, "")
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise DeliveryError(f"smtp password_file unreadable: {exc.strerror}") from exc
+        return self.default_password or ""
 
     def compose(self, body: dict[str, Any], idempotency_key: str) -> EmailMessage:
         notice = str(body.get("notice", "raised"))
@@ -159,7 +173,7 @@ class SmtpSink:
                 if self.starttls:
                     smtp.starttls()
                 if self.username:
-                    smtp.login(self.username, os.environ.get(self.password_env or "", ""))
+                    smtp.login(self.username, self.password())
                 refused = smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"smtp {type(exc).__name__}: {exc}") from exc
@@ -170,16 +184,16 @@ class SmtpSink:
         return None
 
 
-def build_sink(config: SinkConfig) -> Sink:
+def build_sink(config: SinkConfig, smtp_password: str | None = None) -> Sink:
     if config.kind == "webhook":
         return WebhookSink(config)
     if config.kind == "smtp":
-        return SmtpSink(config)
+        return SmtpSink(config, smtp_password)
     return LogSink(config)
 
 
 def build_sinks(sinks: SinksFile) -> dict[str, Sink]:
-    return {c.name: build_sink(c) for c in sinks.sinks}
+    return {c.name: build_sink(c, sinks.smtp_password) for c in sinks.sinks}
 
 
 def close_sinks(sinks: Mapping[str, Sink]) -> None:

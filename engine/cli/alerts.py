@@ -7,18 +7,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from engine.cli.base import alerts_app, app_of, console, err
+from engine.cli.base import FormatOption, OutputFormat, alerts_app, app_of, console, err, print_json
 
 
 @alerts_app.command("list")
 def alerts_list(ctx: typer.Context,
-                open_only: Annotated[bool, typer.Option("--open", help="Only open alerts.")] = False) -> None:
-    from engine.alerts.queries import list_alerts
+                open_only: Annotated[bool, typer.Option("--open", help="Only open alerts.")] = False,
+                fmt: FormatOption = OutputFormat.text) -> None:
+    """Alerts by valid time, with their state; --format json gives the body of GET /alerts."""
+    from engine.alerts.queries import alerts_as_json
 
+    listed = alerts_as_json(app_of(ctx), open_only)
+    if fmt is OutputFormat.json:
+        print_json(listed)
+        return
     table = Table(title="alerts")
     for col in ("id", "patient", "severity", "alert", "valid time", "state", "by", "message"):
         table.add_column(col, overflow="fold")
-    for a in list_alerts(app_of(ctx), open_only):
+    for a in listed["alerts"]:
         table.add_row(a["id"][:8], a["patient"], a["severity"], a["alert"], a["occurred_at"][:16], a["state"],
                       a["acknowledged_by"] or "-", a["message"])
     console.print(table)

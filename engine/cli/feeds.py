@@ -8,7 +8,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from engine.cli.base import app, app_of, console, dead_letters_app, err, parse_ts
+from engine.cli.base import (
+    FormatOption,
+    OutputFormat,
+    app,
+    app_of,
+    console,
+    dead_letters_app,
+    err,
+    parse_ts,
+    plain_err,
+    print_json,
+)
 
 
 @app.command()
@@ -17,42 +28,52 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders: HL7 v2, FHIR JSON, enrollment CSV.")],
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Messages per transaction.")] = None,
     no_derive: Annotated[bool, typer.Option("--no-derive", help="Store facts only; derive later.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a message was dead-lettered.")] = False,
+    fmt: FormatOption = OutputFormat.text,
 ) -> None:
-    """Read feed files into the log; print what was read, appended, skipped and dead-lettered."""
+    """Read feed files into the log; print what was read, appended, skipped and dead-lettered.
+
+    The messages of all files share transactions of --batch-size messages. Exit 2 when a path cannot be
+    read; with --strict, exit 1 when a message was dead-lettered.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from adapters.reader import iter_paths, read_bytes
-    from engine.ingest import IngestSummary
+    from adapters.reader import iter_paths
+    from engine.feedfiles import ingest_files, summary_as_json
 
-    application = app_of(ctx)
-    if batch_size is not None:
-        application.settings.batch_size = batch_size
-    ingestor = application.ingestor(derive=not no_derive)
-    unreadable = [f"{p}: no such file or folder" for p in paths if not p.exists()]
+    application = app_of(ctx, batch_size=batch_size)
+    application.validate()
+    _ = application.store  # a wrong database is reported before the progress bars start
+    missing = [f"{p}: no such file or folder" for p in paths if not p.exists()]
     files = list(iter_paths([p for p in paths if p.exists()]))
-    summary = IngestSummary(unreadable=unreadable)
     # two bars: files, and the messages of the current file (one large file is a long import too);
-    # rich hides them when stderr is not a terminal
+    # no bars when stderr is not a terminal
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=True) as progress:
+                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
         file_task = progress.add_task("files", total=len(files))
         message_task = progress.add_task("messages", total=0, visible=False)
-        for path in files:
-            try:
-                data = Path(path).read_bytes()
-            except OSError as exc:
-                summary.unreadable.append(f"{path}: {exc.strerror}")
-                progress.advance(file_task)
-                continue
-            messages = read_bytes(data, origin=str(path), received_at=application.clock.now(),
-                                  mapping=application.mapping, tz=application.tzinfo)
-            progress.reset(message_task, total=len(messages), visible=len(messages) > 1000,
-                           description=f"messages of {Path(path).name}")
-            summary.add(ingestor.ingest(messages, on_message=lambda: progress.advance(message_task)))
+
+        def on_file(path: Path, messages: int) -> None:
             progress.advance(file_task)
-    _print_summary(summary)
+            progress.reset(message_task, total=messages, visible=messages > 1000,
+                           description=f"messages of {path.name}")
+
+        summary = ingest_files(application, files, derive=not no_derive, on_file=on_file,
+                               on_message=lambda: progress.advance(message_task))
+    summary.unreadable[:0] = missing
+    if fmt is OutputFormat.json:
+        print_json(summary_as_json(summary, len(files)))
+    else:
+        _print_summary(summary)
+    for problem in summary.unreadable:
+        plain_err(f"itpwatch: cannot read {problem}")
+    if summary.dead_lettered:
+        plain_err(f"itpwatch: {len(summary.dead_lettered)} messages dead-lettered; `itpwatch dead-letters list` "
+                  "shows them" + ("" if strict else " (--strict makes this exit 1)"))
     if summary.unreadable:
         raise typer.Exit(code=2)
+    if strict and summary.dead_lettered:
+        raise typer.Exit(code=1)
 
 
 def _print_summary(summary: Any) -> None:
@@ -82,8 +103,66 @@ def _print_summary(summary: Any) -> None:
         if len(summary.dead_lettered) > 50:
             dead.add_row("...", f"{len(summary.dead_lettered) - 50} more", "", "itpwatch dead-letters list")
         console.print(dead)
-    for problem in summary.unreadable:
-        err.print(f"[red]cannot read[/red] {problem}")
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="The drop folder an interface engine writes files into.")],
+    once: Annotated[bool, typer.Option("--once", help="Take what is in the folder now, then exit.")] = False,
+    interval: Annotated[float | None, typer.Option(
+        "--interval", help="Seconds between looks into the folder (watch_interval_seconds).")] = None,
+    stable: Annotated[float | None, typer.Option(
+        "--stable-seconds", help="A file is complete when unchanged this long (watch_stable_seconds).")] = None,
+    done_suffix: Annotated[str | None, typer.Option(
+        "--done-suffix", help="A file is complete when FILE+suffix exists, e.g. .done (watch_done_suffix).")] = None,
+    no_dispatch: Annotated[bool, typer.Option(
+        "--no-dispatch", help="Do not deliver alert notices (serve or cron does).")] = False,
+) -> None:
+    """Ingest files dropped into FOLDER once complete; move each to processed/ or error/ (with a reason file).
+
+    Safe to stop and restart at any time: no file is lost, no message stored twice.
+    """
+    import signal
+
+    from engine.dropfolder import DropFolder, Outcome
+    from engine.dropfolder import watch as run_watch
+    from engine.feedfiles import ingest_files
+
+    application = app_of(ctx, watch_interval_seconds=interval, watch_stable_seconds=stable,
+                         watch_done_suffix=done_suffix)
+    settings = application.settings
+    application.validate()
+    drop = DropFolder(folder, stable_seconds=settings.watch_stable_seconds, done_suffix=settings.watch_done_suffix)
+    drop.open()
+    stopping: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+
+    queued = [application.live_processor.notices_queued]
+
+    def after_round(outcome: Outcome) -> None:
+        console.print(f"{len(outcome.processed)} files processed, {len(outcome.failed)} moved to error/ "
+                      f"({outcome.summary.events} events, {outcome.summary.duplicates} duplicates, "
+                      f"{len(outcome.summary.dead_lettered)} dead-lettered)", markup=False)
+        if not no_dispatch and application.live_processor.notices_queued != queued[0]:
+            from engine.alerts.dispatch import dispatch_until_idle
+
+            queued[0] = application.live_processor.notices_queued
+            dispatch_until_idle(application)
+
+    def sleep(seconds: float) -> None:
+        import time
+
+        deadline = time.monotonic() + seconds
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, seconds))
+
+    try:
+        run_watch(drop, lambda files: ingest_files(application, files), interval=settings.watch_interval_seconds,
+                  once=once, should_stop=lambda: bool(stopping), after_round=after_round, sleep=sleep)
+    finally:
+        drop.close()
 
 
 @app.command()
@@ -95,7 +174,7 @@ def tick(
     from engine.ticks import advance_clock
 
     application = app_of(ctx)
-    when = parse_ts(at) or application.clock.now()
+    when = parse_ts(at, ctx) or application.clock.now()
     derived = advance_clock(application, when)
     console.print(f"clock advanced to {when.isoformat()}; {derived} derived events appended")
 
@@ -103,10 +182,13 @@ def tick(
 @app.command()
 def serve(
     ctx: typer.Context,
-    mllp_port: Annotated[int | None, typer.Option("--mllp-port", help="MLLP listener port (0 = any free).")] = None,
-    http_port: Annotated[int | None, typer.Option("--http-port", help="HTTP listener port (FHIR, alerts).")] = None,
-    host: Annotated[str | None, typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
-    token: Annotated[str | None, typer.Option("--token", help="Bearer token for HTTP (env ITPWATCH_HTTP_TOKEN).")]
+    mllp_port: Annotated[int | None, typer.Option(
+        "--mllp-port", help="MLLP listener port, 0 = any free (mllp_port).")] = None,
+    http_port: Annotated[int | None, typer.Option(
+        "--http-port", help="HTTP listener port: FHIR, alerts, health, metrics (http_port).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (bind_host, default 127.0.0.1).")] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", help="Bearer token for HTTP; visible in the process list, prefer ITPWATCH_HTTP_TOKEN_FILE.")]
     = None,
 ) -> None:
     """Listen for HL7 v2 over MLLP and FHIR R4 over HTTP; ACK each message after its commit."""
@@ -114,23 +196,35 @@ def serve(
 
     from engine.server import serve as run_server
 
-    application = app_of(ctx)
     if token is not None:
-        application.settings.http_token = token
-    if mllp_port is None and http_port is None:
-        raise typer.BadParameter("give --mllp-port and/or --http-port")
-    asyncio.run(run_server(application, mllp_port=mllp_port, http_port=http_port,
-                           host=host or application.settings.bind_host))
+        plain_err("itpwatch: warning: --token is visible to every user in the process list; "
+                  "use ITPWATCH_HTTP_TOKEN, ITPWATCH_HTTP_TOKEN_FILE or http_token_file in the config file")
+    application = app_of(ctx, mllp_port=mllp_port, http_port=http_port, bind_host=host, http_token=token)
+    settings = application.settings
+    if settings.mllp_port is None and settings.http_port is None:
+        raise typer.BadParameter("give --mllp-port and/or --http-port (or mllp_port / http_port in the config file)")
+    application.validate()
+    asyncio.run(run_server(application, mllp_port=settings.mllp_port, http_port=settings.http_port,
+                           host=settings.bind_host))
 
 
 @dead_letters_app.command("list")
 def dead_letters_list(
-    ctx: typer.Context, all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
+    fmt: FormatOption = OutputFormat.text,
 ) -> None:
+    """Rejected messages with where (field), why (reason) and the ACK code the sender got."""
+    letters = app_of(ctx).store.dead_letters(unresolved_only=not all_)
+    if fmt is OutputFormat.json:
+        print_json([{"id": d.id, "recorded_at": d.recorded_at.isoformat(), "feed": d.feed, "origin": d.origin,
+                     "message_key": d.message_key, "field": d.field, "error_code": d.error_code,
+                     "ack_code": d.ack_code, "reason": d.reason, "state": d.resolution or "open"} for d in letters])
+        return
     table = Table(title="dead letters")
     for col in ("id", "recorded", "feed", "origin", "field", "code", "ack", "reason", "state"):
         table.add_column(col)
-    for d in app_of(ctx).store.dead_letters(unresolved_only=not all_):
+    for d in letters:
         table.add_row(str(d.id), d.recorded_at.strftime("%Y-%m-%d %H:%M"), d.feed, Path(d.origin).name,
                       d.field or "-", d.error_code, d.ack_code, d.reason, d.resolution or "open")
     console.print(table)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from engine.app import App
-from engine.cli.base import app, app_of, console, err, parse_ts
-from engine.cohort_report import report_for
+from engine.cli.base import FormatOption, OutputFormat, app, app_of, console, err, parse_ts, print_json
+
+if TYPE_CHECKING:
+    from engine.app import App
 
 
 def _update_projections(application: App) -> None:
@@ -21,7 +22,9 @@ def _update_projections(application: App) -> None:
 
 @app.command()
 def status(
-    ctx: typer.Context, patient: Annotated[str | None, typer.Argument(help="One patient (MRN).")] = None
+    ctx: typer.Context,
+    patient: Annotated[str | None, typer.Argument(help="One patient (MRN).")] = None,
+    fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """Current episode and state of each patient under the canonical profile."""
     from sqlalchemy import select
@@ -35,6 +38,19 @@ def status(
         query = query.where(patient_status.c.patient == patient)
     with application.store.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
+    if patient is not None and not rows:
+        err.print(f"no patient {patient}", markup=False)
+        raise typer.Exit(code=1)
+    if fmt is OutputFormat.json:
+        print_json({
+            "profile": application.profile.name, "profile_version": application.profile.version,
+            "patients": [{
+                "patient": r["patient"], "agent": r["agent"], "episode": r["episode"], "state": r["state"],
+                "since": r["since"], "last_count": r["last_count"], "last_count_at": r["last_count_at"],
+                "open_alerts": r["open_alerts"]} for r in rows],
+            "cohorts": _cohort_statistics(application) if patient is None else [],
+        })
+        return
     table = Table(title=f"patient status ({application.profile.name} {application.profile.version})")
     for col in ("patient", "agent", "episode", "state", "since", "last count", "last count at", "open alerts"):
         table.add_column(col)
@@ -45,13 +61,15 @@ def status(
                       str(r["since"] or "-"), last, at, str(r["open_alerts"]))
     console.print(table)
     if patient is None:
-        _print_cohort_lines(application)
-    if patient is not None and not rows:
-        err.print(f"no patient {patient}")
-        raise typer.Exit(code=1)
+        for data in _cohort_statistics(application):
+            rate = data.get("response_rate") or {}
+            console.print(f"{data['agent']}: {data['patients']} patients, {data['responders']} responders "
+                          f"({rate.get('percent', '-')} %), {data['complete_responders']} complete, "
+                          f"{data['non_responders']} non-responders, {data['pending']} pending")
 
 
-def _print_cohort_lines(application: App) -> None:
+def _cohort_statistics(application: App) -> list[dict[str, Any]]:
+    """The stored cohort summary of each agent (the projection's JSON), with the agent's name."""
     import json as json_module
 
     from sqlalchemy import select
@@ -59,16 +77,13 @@ def _print_cohort_lines(application: App) -> None:
     from engine.store.schema import cohort_statistics
 
     with application.store.engine.connect() as conn:
-        for agent, summary in conn.execute(select(cohort_statistics.c.agent, cohort_statistics.c.summary)):
-            data = json_module.loads(summary)
-            rate = data.get("response_rate") or {}
-            console.print(f"{agent}: {data['patients']} patients, {data['responders']} responders "
-                          f"({rate.get('percent', '-')} %), {data['complete_responders']} complete, "
-                          f"{data['non_responders']} non-responders, {data['pending']} pending")
+        rows = conn.execute(select(cohort_statistics.c.agent, cohort_statistics.c.summary)
+                            .order_by(cohort_statistics.c.agent)).all()
+    return [{"agent": agent, **json_module.loads(summary)} for agent, summary in rows]
 
 
 @app.command()
-def timeline(ctx: typer.Context, patient: str) -> None:
+def timeline(ctx: typer.Context, patient: str, fmt: FormatOption = OutputFormat.text) -> None:
     """Every event of a patient by valid time, with recorded time and source; derived ones interleaved."""
     from engine.audit import describe, superseded_ids
     from events import DerivedEvent
@@ -76,13 +91,20 @@ def timeline(ctx: typer.Context, patient: str) -> None:
     application = app_of(ctx)
     events = [s.event for s in application.store.read_stream(patient)]
     if not events:
-        err.print(f"no events for patient {patient}")
+        err.print(f"no events for patient {patient}", markup=False)
         raise typer.Exit(code=1)
     gone = superseded_ids(events)
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.stream_version))
+    if fmt is OutputFormat.json:
+        print_json({"patient": patient, "events": [
+            {"valid_time": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat(),
+             "type": e.type, "derived": isinstance(e, DerivedEvent), "revised": str(e.event_id) in gone,
+             "detail": describe(e), "event": e.model_dump(mode="json")} for e in ordered]})
+        return
     table = Table(title=f"timeline of {patient}")
     for col in ("valid time", "recorded", "event", "detail", "source", "id"):
         table.add_column(col, overflow="fold")
-    for e in sorted(events, key=lambda e: (e.occurred_at, e.stream_version)):
+    for e in ordered:
         kind = f"[cyan]{e.type}[/cyan]" if isinstance(e, DerivedEvent) else e.type
         if str(e.event_id) in gone:
             kind = f"[strike]{e.type}[/strike] (revised)"
@@ -125,7 +147,7 @@ def _emitreport_for(application: App, report: Any, events: list[Any], fmt: str, 
         console.print(f"{len(written)} plot files written to {plots}")
 
 
-FormatOption = Annotated[str, typer.Option("--format", help="json, text or html.")]
+ReportFormatOption = Annotated[str, typer.Option("--format", help="json, text or html.")]
 
 
 @app.command()
@@ -133,7 +155,7 @@ def report(
     ctx: typer.Context,
     agent: Annotated[str, typer.Option("--agent", help="Cohort agent, e.g. daratumumab.")] = "daratumumab",
     as_of: Annotated[str | None, typer.Option("--as-of", help="Valid-time cut (ISO timestamp).")] = None,
-    fmt: FormatOption = "text",
+    fmt: ReportFormatOption = "text",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG and SVG plots to this folder.")] = None,
     profile_name: Annotated[str | None, typer.Option(
@@ -159,7 +181,9 @@ def report(
             facts = [e for e in events if not isinstance(e, DerivedEvent)]
             profile, derived = what_if(application, profile_name, facts)
             events, derivation_set = [*facts, *derived], profile.name
-    rep = report_for(application, events, agent=agent, as_of=parse_ts(as_of), profile=profile,
+    from engine.cohort_report import report_for
+
+    rep = report_for(application, events, agent=agent, as_of=parse_ts(as_of, ctx), profile=profile,
                   derivation_set=derivation_set)
     _emitreport_for(application, rep, events, fmt, out, plots, profile=profile, derivation_set=derivation_set)
 
@@ -169,28 +193,52 @@ def replay(
     ctx: typer.Context,
     as_of_recorded: Annotated[str, typer.Option("--as-of-recorded", help="Transaction time (ISO timestamp).")],
     agent: Annotated[str, typer.Option("--agent")] = "daratumumab",
-    fmt: FormatOption = "text",
+    fmt: ReportFormatOption = "text",
 ) -> None:
     """What itpwatch knew and had derived at a recorded time (later corrections invisible), and its report."""
     from engine.audit import known_at
+    from engine.cohort_report import report_for
     from engine.projections.status import status_row
 
     application = app_of(ctx)
-    cut = parse_ts(as_of_recorded)
+    cut = parse_ts(as_of_recorded, ctx)
     assert cut is not None
     events = known_at(application, cut)
-    console.print(f"as recorded up to {cut.isoformat()}: {len(events)} events")
     patients = sorted({e.stream for e in events if not e.stream.startswith("$") and "::" not in e.stream})
+    rows = [row for patient in patients
+            if (row := status_row(patient, [e for e in events if e.stream == patient]))["state"] != "untracked"]
+    rep = report_for(application, events, agent=agent, as_of=cut)
+    if fmt == "json":
+        import json
+
+        print_json({"as_of_recorded": cut.isoformat(), "events": len(events),
+                    "status": [{k: row[k] for k in ("patient", "agent", "episode", "state", "since")} for row in rows],
+                    "report": json.loads(rep.model_dump_json())})
+        return
+    console.print(f"as recorded up to {cut.isoformat()}: {len(events)} events")
+    if not events:
+        first = _first_recorded(application)
+        console.print("nothing had been recorded by then; " + (
+            f"the first event was recorded at {first.isoformat()}" if first else "the log is empty"), markup=False)
+        return
     table = Table(title="status as then known")
     for col in ("patient", "agent", "episode", "state", "since"):
         table.add_column(col)
-    for patient in patients:
-        row = status_row(patient, [e for e in events if e.stream == patient])
-        if row["state"] != "untracked":
-            table.add_row(patient, row["agent"] or "-", str(row["episode"]), row["state"], str(row["since"]))
+    for row in rows:
+        table.add_row(row["patient"], row["agent"] or "-", str(row["episode"]), row["state"], str(row["since"]))
     console.print(table)
-    rep = report_for(application, events, agent=agent, as_of=cut)
     _emitreport_for(application, rep, events, fmt, None, None)
+
+
+def _first_recorded(application: App) -> Any:
+    from sqlalchemy import func, select
+
+    from engine.store.schema import events
+    from engine.store.timestamps import from_db
+
+    with application.store.engine.connect() as conn:
+        first = conn.execute(select(func.min(events.c.recorded_at))).scalar()
+    return None if first is None else from_db(first)
 
 
 @app.command()
@@ -198,6 +246,7 @@ def explain(
     ctx: typer.Context,
     patient: str,
     transition: Annotated[str | None, typer.Option("--transition", help="A derived event id.")] = None,
+    fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """The chain behind each transition: rule and statement, profile version, inputs with times and sources."""
     from engine.audit import describe
@@ -208,6 +257,16 @@ def explain(
     if not found:
         err.print("no derived events found")
         raise typer.Exit(code=1)
+    if fmt is OutputFormat.json:
+        print_json({"patient": patient, "transitions": [{
+            "type": item.event.type, "detail": describe(item.event), "rule_id": item.event.rule_id,
+            "statement": item.statement, "profile": item.event.profile,
+            "profile_version": item.event.profile_version, "derivation_set": item.event.derivation_set,
+            "superseded": item.superseded, "event": item.event.model_dump(mode="json"),
+            "inputs": [{"type": i.type, "detail": describe(i), "event": i.model_dump(mode="json")}
+                       for i in item.inputs],
+            "missing_inputs": item.missing_inputs} for item in found]})
+        return
     for item in found:
         e = item.event
         mark = " [red](superseded by a revision)[/red]" if item.superseded else ""

@@ -45,11 +45,17 @@ def smtp() -> Iterator[SmtpReceiver]:
 
 @pytest.fixture(scope="session")
 def feed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example feed ingested once through the CLI (sinks log, hook, mail); tests copy the file."""
+    """The example feed ingested once through the CLI (sinks log, hook, mail); tests copy the file.
+
+    The files are ingested one by one, as they would arrive over time: alerts raised from the first files
+    are withdrawn by corrections in later ones (one `ingest` of the folder shares transactions across its
+    files, and an alert that a later file of the same batch removes is never raised).
+    """
     folder = tmp_path_factory.mktemp("feed")
     db = folder / "feed.db"
     sinks = write_sinks(folder / "sinks.yaml")
-    itp(f"sqlite:///{db}", sinks, "ingest", str(EXAMPLES))
+    for path in sorted(EXAMPLES.iterdir()):
+        itp(f"sqlite:///{db}", sinks, "ingest", str(path))
     return db
 
 
