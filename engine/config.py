@@ -37,6 +37,9 @@ OTHER_ENV = frozenset({"ITPWATCH_CONFIG", "ITPWATCH_DEBUG"})
 """ITPWATCH_* variables that are not settings but are known (tests use ITPWATCH_TEST_*)."""
 SECRET: dict[str, Any] = {"secret": True}
 """`json_schema_extra` of a secret field: masked by `config show`, also read from `<name>_file`."""
+NAME_OR_PATH: dict[str, Any] = {"name_or_path": True}
+"""`json_schema_extra` of a text field that is a name or a YAML file: a file name in the config file is taken
+relative to the config file's folder, like a Path field."""
 MASK = "***"
 
 _config_file: ContextVar[Path | None] = ContextVar("itpwatch_config_file", default=None)
@@ -52,7 +55,8 @@ class Settings(BaseSettings):
         default=None, json_schema_extra=SECRET,
         description="Password for database_url (replaces one in the URL); best given as database_password_file.")
     timezone: str = Field(default="Europe/Berlin", description="Site time zone for calendar dates.")
-    profile: str = Field(default="site", description="Rule profile: 'site', 'iwg2009' or a path to a YAML file.")
+    profile: str = Field(default="site", json_schema_extra=NAME_OR_PATH,
+                         description="Rule profile: 'site', 'iwg2009' or a path to a YAML file.")
     mapping: Path | None = Field(default=None, description="Site mapping YAML (local codes, units, synonyms).")
     batch_size: int = Field(default=2000, ge=1, description="Messages per transaction in bulk imports.")
     bind_host: str = Field(default="127.0.0.1", description="Address the MLLP and HTTP listeners bind to.")
@@ -155,9 +159,14 @@ def _file_keys(settings_cls: type[BaseSettings]) -> dict[str, str]:
     return {f"{name}_file": name for name in secret_fields(settings_cls) if f"{name}_file" not in fields}
 
 
-def _is_path(info: FieldInfo) -> bool:
+def _is_path(info: FieldInfo, value: object) -> bool:
+    """A value of the config file that names a file (taken relative to the config file's folder)."""
     annotation = info.annotation
-    return annotation is Path or Path in get_args(annotation)
+    if annotation is Path or Path in get_args(annotation):
+        return True
+    extra = info.json_schema_extra
+    named = isinstance(extra, dict) and extra.get("name_or_path") is True
+    return named and isinstance(value, str) and value.endswith((".yaml", ".yml"))
 
 
 def read_secret_file(path: Path, key: str) -> str:
@@ -239,7 +248,7 @@ class ConfigFileSource(TomlConfigSettingsSource):
                     raise ConfigError(f"config file {path}: '{key}' must be a path (a string)")
                 out[name] = read_secret_file(path.resolve().parent / value, f"{key} in {path}")
             elif key in fields:
-                if _is_path(fields[key]) and isinstance(value, str) and value:
+                if _is_path(fields[key], value) and isinstance(value, str) and value:
                     value = str(path.resolve().parent / value)
                 out[key] = value
             else:

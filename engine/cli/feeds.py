@@ -136,8 +136,8 @@ def watch(
     drop = DropFolder(folder, stable_seconds=settings.watch_stable_seconds, done_suffix=settings.watch_done_suffix)
     drop.open()
     stopping: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
 
     queued = [application.live_processor.notices_queued]
 
@@ -163,6 +163,8 @@ def watch(
                   once=once, should_stop=lambda: bool(stopping), after_round=after_round, sleep=sleep)
     finally:
         drop.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()

@@ -42,11 +42,14 @@ def status(
         err.print(f"no patient {patient}", markup=False)
         raise typer.Exit(code=1)
     if fmt is OutputFormat.json:
+        from engine.store.timestamps import from_db
+
         print_json({
             "profile": application.profile.name, "profile_version": application.profile.version,
             "patients": [{
                 "patient": r["patient"], "agent": r["agent"], "episode": r["episode"], "state": r["state"],
-                "since": r["since"], "last_count": r["last_count"], "last_count_at": r["last_count_at"],
+                "since": r["since"].isoformat() if r["since"] else None, "last_count": r["last_count"],
+                "last_count_at": from_db(r["last_count_at"]).isoformat() if r["last_count_at"] else None,
                 "open_alerts": r["open_alerts"]} for r in rows],
             "cohorts": _cohort_statistics(application) if patient is None else [],
         })
