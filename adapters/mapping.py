@@ -3,7 +3,8 @@
 Units, local lab codes, drug names and the identity policy differ per hospital. They live in a YAML file
 so that a site can change them without a release, and so that a replay uses exactly the table that was
 in force (the engine may store the file's hash). Unmapped values are never guessed: a unit that is not
-in the table makes the message a dead letter (domain.md 2.1 explains why a generic UCUM parser is a trap).
+in the table makes the message a dead letter (docs/clinical-decisions.md A1 explains why a generic UCUM
+parser is a trap).
 """
 
 from __future__ import annotations

@@ -18,12 +18,12 @@ from typing import Any
 
 from bench.util import RESULTS, SCALES, Failure, Figure, Timer, machine, pg_problem, quiet_logs, workdir
 
-PARTS = ("append", "ingest", "mllp", "derive", "rebuild", "memory", "alert-latency")
+PARTS = ("append", "ingest", "mllp", "derive", "rebuild", "memory", "alert-latency", "startup", "dropfolder")
 
 
 def _runners() -> dict[str, tuple[Callable[..., list[Figure]], bool]]:
     """part -> (function(ctx, db), runs per database)."""
-    from bench import live, parts
+    from bench import live, ops, parts
 
     def derive(ctx: parts.Context, db: str) -> list[Figure]:
         return parts.bench_rederive_store(ctx, db) if db != "-" else parts.bench_derive(ctx, db)
@@ -36,6 +36,8 @@ def _runners() -> dict[str, tuple[Callable[..., list[Figure]], bool]]:
         "rebuild": (parts.bench_rebuild, True),
         "memory": (parts.bench_memory, True),
         "alert-latency": (live.bench_alert_latency, True),
+        "startup": (ops.bench_startup, False),
+        "dropfolder": (ops.bench_dropfolder, True),
     }
 
 

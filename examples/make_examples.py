@@ -11,7 +11,7 @@ The cohort mirrors the seed abstract: 8 daratumumab patients (4 f / 4 m, ages 22
 ITP), 5 responders with time to response 7/14/14/21/70 days (median 2 weeks, range 1-10), two relapses 2 and
 4 months after response, one re-exposure together with romiplostim 10 months after relapse that responds
 again, 4..17 applications (median 9.5), ongoing remissions of 24, 32 and 51 months. Expected outcomes are
-computed by a small reference evaluation of the site profile (domain.md part A) at the bottom of this file
+computed by a small reference evaluation of the site profile (docs/clinical-decisions.md) at the bottom of this file
 and checked against the design targets, so a mistake in the data fails here and not in the engine tests.
 """
 
@@ -1223,7 +1223,7 @@ def enrollment_csv(patients: list[Patient]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Reference evaluation of the site profile (domain.md part A, rules 1-8), only as far as this data needs it.
+# Reference evaluation of the site profile (docs/clinical-decisions.md A1-A8), only as far as this data needs it.
 
 
 def berlin_day(t: datetime) -> date:

@@ -1,7 +1,7 @@
 """Compile profile rules to durable_rules JSON rules, and refuse anything outside the safe subset.
 
-The safe subset (see /work/shared/durable_rules.md): one rule = exactly one pattern over one flat fact,
-built only from constant comparisons ($eq, $neq, $gte, $gt, $lte, $lt, $and, $or, $ex). Correlated
+The safe subset (docs/rules.md, "durable_rules: the safe subset and why"): one rule = exactly one pattern
+over one flat fact, built only from constant comparisons ($eq, $neq, $gte, $gt, $lte, $lt, $and, $or, $ex). Correlated
 references, arithmetic, none(), timers, statecharts and batches crash or misbehave in durable_rules 2.0.28,
 so `check_safe_rule` rejects them; every compiled rule passes through it, and so can hand-written JSON.
 """

@@ -428,7 +428,7 @@ class Timeline:
                 if last is not None:
                     cands.append(("early_stop", last[0] + timedelta(days=w.early_stop_no_dose_days + 1)))
             # sustained remission has no deadline of its own: a response is known to last only as far as
-            # its last eligible count (domain.md A8), so an eligible count has to show it
+            # its last eligible count (docs/clinical-decisions.md A8), so an eligible count has to show it
             if ep.state == "responder" and ep.last_eligible_count_date is not None:
                 missing_at = ep.last_eligible_count_date + timedelta(days=w.missing_count_days + 1)
                 cands.append(("missing_count", missing_at))

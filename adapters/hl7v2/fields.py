@@ -103,7 +103,7 @@ def parse_number(text: str, *, decimal_comma: bool) -> tuple[float, str | None]:
     """A numeric result and its censoring ('<' / '>' or None): '48', '<10', '>1000', ' 1 000 '.
 
     '<=' and '>=' are read as '<' and '>'. A decimal comma is accepted only when the site allows it
-    (domain.md 2.1); otherwise "4,8" is not a number.
+    (docs/clinical-decisions.md A1); otherwise "4,8" is not a number.
     """
     compact = re.sub(r"\s+", "", text)
     if decimal_comma and compact.count(",") == 1 and "." not in compact:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from engine.cli.base import FormatOption, OutputFormat, alerts_app, app_of, console, err, print_json
 
@@ -15,6 +14,8 @@ def alerts_list(ctx: typer.Context,
                 open_only: Annotated[bool, typer.Option("--open", help="Only open alerts.")] = False,
                 fmt: FormatOption = OutputFormat.text) -> None:
     """Alerts by valid time, with their state; --format json gives the body of GET /alerts."""
+    from rich.table import Table
+
     from engine.alerts.queries import alerts_as_json
 
     listed = alerts_as_json(app_of(ctx), open_only)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from engine.cli.base import (
     FormatOption,
@@ -77,6 +76,8 @@ def ingest(
 
 
 def _print_summary(summary: Any) -> None:
+    from rich.table import Table
+
     table = Table(title="ingest summary", show_header=False)
     table.add_row("messages read", str(summary.messages))
     table.add_row("messages accepted", str(summary.accepted))
@@ -217,6 +218,8 @@ def dead_letters_list(
     fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """Rejected messages with where (field), why (reason) and the ACK code the sender got."""
+    from rich.table import Table
+
     letters = app_of(ctx).store.dead_letters(unresolved_only=not all_)
     if fmt is OutputFormat.json:
         print_json([{"id": d.id, "recorded_at": d.recorded_at.isoformat(), "feed": d.feed, "origin": d.origin,

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from engine.cli.base import FormatOption, OutputFormat, app, app_of, console, err, parse_ts, print_json
 
@@ -27,6 +26,7 @@ def status(
     fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """Current episode and state of each patient under the canonical profile."""
+    from rich.table import Table
     from sqlalchemy import select
 
     from engine.store.schema import patient_status
@@ -88,6 +88,8 @@ def _cohort_statistics(application: App) -> list[dict[str, Any]]:
 @app.command()
 def timeline(ctx: typer.Context, patient: str, fmt: FormatOption = OutputFormat.text) -> None:
     """Every event of a patient by valid time, with recorded time and source; derived ones interleaved."""
+    from rich.table import Table
+
     from engine.audit import describe, superseded_ids
     from events import DerivedEvent
 
@@ -199,6 +201,8 @@ def replay(
     fmt: ReportFormatOption = "text",
 ) -> None:
     """What itpwatch knew and had derived at a recorded time (later corrections invisible), and its report."""
+    from rich.table import Table
+
     from engine.audit import known_at
     from engine.cohort_report import report_for
     from engine.projections.status import status_row

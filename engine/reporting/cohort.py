@@ -13,8 +13,6 @@ import statistics
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from scipy.stats import binomtest
-
 from engine.reporting.facts import (
     DEFAULT_PLATELET_CODES,
     DerivedEpisode,
@@ -46,13 +44,19 @@ YEAR_DAYS = 365.25
 
 
 def clopper_pearson(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Exact binomial interval (as proportions); the small-cohort standard that abstracts quote."""
+    """Exact binomial interval (as proportions); the small-cohort standard that abstracts quote.
+
+    scipy is imported here, not at the top: `status` updates the cohort projection through this module,
+    and importing scipy.stats costs it more than a second when no interval is needed.
+    """
+    from scipy.stats import binomtest
+
     ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="exact")
     return float(ci.low), float(ci.high)
 
 
 def is_serious_infection(ae: AdverseEventReported, infection_codes: frozenset[str]) -> bool:
-    """domain.md A10: an infection (coded or categorised) that is serious or of CTCAE grade >= 3.
+    """docs/clinical-decisions.md A10: an infection (coded or categorised) that is serious or of CTCAE grade >= 3.
 
     FHIR severity 'severe' stands for grade 3 only when no grade is given; an explicit grade wins.
     """

@@ -50,7 +50,7 @@ from rules import Profile, ProfileError, load_profile, sort_key
 from rules.temporal import Annotation, is_input, resolve
 
 DEFAULT_PLATELET_CODES: frozenset[str] = frozenset({"777-3", "26515-7", "778-1"})
-"""domain.md A1: accepted platelet codes (local codes arrive already mapped by the site profile)."""
+"""docs/clinical-decisions.md A1: accepted platelet codes (local codes arrive already mapped by the site profile)."""
 
 
 
@@ -156,7 +156,7 @@ class Facts:
 
 
 def local_date(ts: datetime, tz: ZoneInfo) -> date:
-    """Calendar day in the site time zone (domain.md: windows are computed in local days, DST included)."""
+    """Calendar day in the site time zone (docs/clinical-decisions.md: windows count local days, DST included)."""
     return ts.astimezone(tz).date()
 
 

@@ -16,7 +16,7 @@ BestResponse = Literal["CR", "R", "NR", "pending"]
 
 WEEK_DAYS = 7.0
 MONTH_DAYS = 30.4375
-"""domain.md A8: months = days / 30.4375 (the mean Gregorian month)."""
+"""docs/clinical-decisions.md A8: months = days / 30.4375 (the mean Gregorian month)."""
 
 
 class _Frozen(BaseModel):

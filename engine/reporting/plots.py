@@ -1,5 +1,5 @@
-"""The three pictures clinicians expect (domain.md B6): swimmer plot, Kaplan–Meier of response
-duration, platelet timelines.
+"""The three pictures clinicians expect (docs/clinical-decisions.md, "What clinicians read"): swimmer plot,
+Kaplan–Meier of response duration, platelet timelines.
 
 Figures are built on explicit `Figure` objects with the Agg canvas, never through pyplot's global state,
 so plotting is safe in a server thread and leaves nothing behind. Episode states come from the report

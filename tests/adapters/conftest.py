@@ -9,17 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from adapters.mapping import SiteMapping
+from tests.conftest import require_samples
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "real"
 BERLIN = ZoneInfo("Europe/Berlin")
 RECEIVED = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def samples_dir() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"shared samples not found at {SAMPLES}")
-    return SAMPLES
+    return require_samples()
 
 
 @pytest.fixture

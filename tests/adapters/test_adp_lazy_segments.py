@@ -10,10 +10,14 @@ import pytest
 from adapters.hl7v2.fields import get, repetitions, seg_id
 from adapters.hl7v2.lazy import parse_segments
 from adapters.hl7v2.split import decode_message, repair_encoding_characters, split_messages
+from tests.conftest import REPO, SAMPLES, require_samples
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO.parent / "shared" / "samples" / "real" / "hl7"
-FILES = sorted(SAMPLES.glob("*.hl7")) + sorted((REPO / "examples" / "feed").glob("*.hl7"))
+FILES = sorted((SAMPLES / "hl7").glob("*.hl7")) + sorted((REPO / "examples" / "feed").glob("*.hl7"))
+
+
+def test_the_public_samples_are_among_the_files() -> None:
+    require_samples()
+    assert any(SAMPLES in path.parents for path in FILES)
 
 
 def _messages(path: Path) -> list[str]:

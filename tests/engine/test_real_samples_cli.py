@@ -7,12 +7,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from engine.cli import app
-from tests.conftest import SAMPLES
+from tests.conftest import require_samples
 
 
 def test_whole_samples_folder_ingests_with_a_summary(tmp_path: Path) -> None:
+    samples = require_samples()
     db = f"sqlite:///{tmp_path / 's.db'}"
-    result = CliRunner().invoke(app, ["--db", db, "--log-format", "json", "ingest", str(SAMPLES)],
+    result = CliRunner().invoke(app, ["--db", db, "--log-format", "json", "ingest", str(samples)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     rows = {c[1].strip(): c[2].strip() for c in (ln.split("│") for ln in result.output.splitlines()) if len(c) == 4}

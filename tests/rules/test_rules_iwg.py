@@ -149,6 +149,6 @@ def test_no_loss_of_complete_response_without_complete_response() -> None:
 
 
 def test_site_profile_never_derives_loss_of_complete_response() -> None:
-    """The site profile has no loss-of-CR clause (domain.md A4/A5)."""
+    """The site profile has no loss-of-CR clause (docs/clinical-decisions.md A4/A5)."""
     out = derive([dose(0), count(10, 100), count(11, 110), count(24, 60), count(25, 60), count(40, 20)])
     assert of_type(out, "CompleteResponseAchieved") and not of_type(out, "CompleteResponseLost")
