@@ -8,7 +8,7 @@ from importlib import import_module
 
 from engine.cli.base import app
 
-for _module in ("feeds", "reading", "audit", "alerts", "settings"):
+for _module in ("feeds", "reading", "audit", "alerts", "operate"):
     import_module(f"engine.cli.{_module}")
 
 __all__ = ["app"]

@@ -1,4 +1,4 @@
-"""`itpwatch config show`: the effective settings, where each one comes from, secrets masked."""
+"""Operating itpwatch: the effective settings (`config show`) and the database schema (`migrate`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.base import FLAGS, FormatOption, OutputFormat, config_app, console, print_json, state_of
+from engine.cli.base import FLAGS, FormatOption, OutputFormat, app, app_of, config_app, console, print_json, state_of
 
 
 @config_app.command("show")
@@ -36,3 +36,16 @@ def config_show(
 def _toml(value: object) -> str:
     """A TOML literal: JSON's strings, numbers and booleans are valid TOML (lists too, of those)."""
     return json.dumps(value, ensure_ascii=True)
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Bring the database schema to this version's migrations, then print the revision. For upgrades.
+
+    Every command does this on first use; run it once after an upgrade, before starting the services.
+    """
+    from engine.store.migrate import current_revision
+
+    application = app_of(ctx)
+    revision = current_revision(application.store.engine)  # opening the store ran the migrations
+    console.print(f"database schema at revision {revision}", markup=False)
