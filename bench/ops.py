@@ -79,7 +79,7 @@ def bench_dropfolder(ctx: object, db: str) -> list[Figure]:
         with fresh_db(db, workdir) as url:
             app = _app(url)
             try:
-                from engine.feedfiles import ingest_files
+                from engine.files.batch import ingest_files
 
                 t = Timer()
                 summary = ingest_files(app, paths)

@@ -9,8 +9,9 @@ POST /alerts/{id}/ack  {"by": ..., "note": ...}.
 
 Without a token (for load balancers, orchestrators and Prometheus; they reveal no patient data):
 GET  /health/live   200 while the process answers.
-GET  /health/ready  200 when every readiness check passes (engine/health.py), else 503; the checks in the body.
-GET  /metrics       Prometheus text format (engine/metrics.py).
+GET  /health/ready  200 when every readiness check passes, else 503; the checks in the body
+                    (engine/observability/health.py).
+GET  /metrics       Prometheus text format (engine/observability/metrics.py).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def make_http_app(service: Any) -> Starlette:
     async def metrics(_request: Request) -> Response:
         import asyncio
 
-        from engine.metrics import CONTENT_TYPE
+        from engine.observability.metrics import CONTENT_TYPE
 
         body = await asyncio.to_thread(service.metrics.exposition)  # the outbox gauges query the database
         return Response(body, media_type=CONTENT_TYPE)

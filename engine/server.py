@@ -29,10 +29,10 @@ from typing import Any, cast
 from adapters.base import AckCode
 from engine.app import App
 from engine.errors import ConfigError, ServiceUnavailable
-from engine.health import Readiness, database_check, migrations_check, outbox_check, task_check
 from engine.ingest import Ingestor, MessageResult
 from engine.logs import get_logger
-from engine.metrics import Metrics
+from engine.observability.health import Readiness, database_check, migrations_check, outbox_check, task_check
+from engine.observability.metrics import Metrics
 
 log = get_logger("itpwatch.server")
 
@@ -383,8 +383,8 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
         if http_socket is not None:
             import uvicorn
 
-            from engine.accesslog import AccessLog
             from engine.http import make_http_app
+            from engine.observability.accesslog import AccessLog
 
             config = uvicorn.Config(AccessLog(make_http_app(service), service.metrics), host=host,
                                     port=http_socket.getsockname()[1], log_config=None, access_log=False,

@@ -38,7 +38,7 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from adapters.reader import iter_paths
-    from engine.feedfiles import ingest_files, summary_as_json
+    from engine.files.batch import ingest_files, summary_as_json
 
     application = app_of(ctx, batch_size=batch_size)
     application.validate()
@@ -126,9 +126,9 @@ def watch(
     """
     import signal
 
-    from engine.dropfolder import DropFolder, Outcome
-    from engine.dropfolder import watch as run_watch
-    from engine.feedfiles import ingest_files
+    from engine.files.batch import ingest_files
+    from engine.files.dropfolder import DropFolder, Outcome
+    from engine.files.dropfolder import watch as run_watch
 
     application = app_of(ctx, watch_interval_seconds=interval, watch_stable_seconds=stable,
                          watch_done_suffix=done_suffix)

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from engine.app import App
 from engine.cli import app as cli
 from engine.config import Settings
-from engine.dropfolder import LOCK_NAME, DropFolder
 from engine.errors import ServiceUnavailable
-from engine.feedfiles import ingest_files
+from engine.files.batch import ingest_files
+from engine.files.dropfolder import LOCK_NAME, DropFolder
 from engine.ingest import IngestSummary
 from tests.conftest import REPO
 

@@ -1,0 +1,1 @@
+"""What operators watch of a running server: readiness checks, Prometheus metrics, the HTTP access log."""
