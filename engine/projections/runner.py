@@ -7,7 +7,8 @@ episodes projection also refreshes the cohort statistics of every agent it touch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import update as sql_update
@@ -45,10 +46,22 @@ def _set_position(conn: Connection, name: str, position: int) -> None:
         conn.execute(insert(projection_positions).values(name=name, position=position))
 
 
+@contextmanager
+def _writing(store: EventStore) -> Iterator[Connection]:
+    """A write transaction that takes SQLite's write lock at BEGIN (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads first and writes later cannot wait for the lock: when another
+    connection (the dispatcher, an append) commits in between, SQLite refuses the upgrade at once with
+    "database is locked" - GET /alerts failed that way beside a busy server.
+    """
+    with store.engine.connect().execution_options(itpwatch_write=True) as conn, conn.begin():
+        yield conn
+
+
 def update_one(store: EventStore, projection: Projection, *, chunk: int = 5000) -> int:
     applied = 0
     while True:
-        with store.engine.begin() as conn:
+        with _writing(store) as conn:
             start = _position(conn, projection.name)
             batch = list(store.read_all(after=start, chunk=chunk, until=start + chunk))
             if not batch:
@@ -73,7 +86,7 @@ def update(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *
     scanned = [p for p in projections if not hasattr(p, "write_patient")]
     applied = 0
     while True:
-        with store.engine.begin() as conn:
+        with _writing(store) as conn:
             start = _position(conn, projections[0].name)
             batch = list(store.read_all(after=start, chunk=chunk, until=start + chunk))
             if not batch:
@@ -99,14 +112,14 @@ def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, 
     it, at ~3,000 events/s); the others get one scan filtered to the event types they read.
     """
     head = store.head()
-    with store.engine.begin() as conn:
+    with _writing(store) as conn:
         for projection in projections:
             projection.reset(conn)
             conn.execute(delete(projection_positions).where(projection_positions.c.name == projection.name))
     per_patient = [p for p in projections if hasattr(p, "write_patient")]
     scanned = [p for p in projections if not hasattr(p, "write_patient")]
     for projection in scanned:
-        with store.engine.begin() as conn:
+        with _writing(store) as conn:
             projection.apply(conn, list(store.read_all(until=head, types=getattr(projection, "types", None))))
             _set_position(conn, projection.name, head)
     with store.engine.connect() as conn:
@@ -114,10 +127,10 @@ def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, 
     patients = [s for s in store.streams() if s != CLOCK_STREAM and SEPARATOR not in s and s not in merged_away]
     touched: set[str] = set()
     for start in range(0, len(patients), patients_per_batch):
-        with store.engine.begin() as conn:
+        with _writing(store) as conn:
             batch = patients[start:start + patients_per_batch]
             touched |= write_patients(conn, batch, per_patient, up_to=head)  # type: ignore[arg-type]
-    with store.engine.begin() as conn:
+    with _writing(store) as conn:
         for projection in per_patient:
             if hasattr(projection, "refresh_cohort"):
                 for agent in sorted(touched):
