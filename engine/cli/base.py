@@ -162,8 +162,8 @@ def app_of(ctx: typer.Context, **command_flags: Any) -> App:
     return state_of(ctx).app(**command_flags)
 
 
-def parse_ts(value: str | None, ctx: typer.Context) -> datetime | None:
-    """An ISO timestamp; without a UTC offset it is taken in the site time zone."""
+def parse_ts(value: str | None, ctx: typer.Context | None = None) -> datetime | None:
+    """An ISO timestamp; without a UTC offset it is taken in the site time zone (of `ctx`'s settings)."""
     if value is None:
         return None
     try:
@@ -173,5 +173,11 @@ def parse_ts(value: str | None, ctx: typer.Context) -> datetime | None:
     if ts.tzinfo is None:
         from zoneinfo import ZoneInfo
 
-        ts = ts.replace(tzinfo=ZoneInfo(state_of(ctx).settings().timezone))
+        if ctx is not None:
+            zone = state_of(ctx).settings().timezone
+        else:
+            from engine.config import load_settings
+
+            zone = load_settings().timezone
+        ts = ts.replace(tzinfo=ZoneInfo(zone))
     return ts
