@@ -393,9 +393,8 @@ def platelet_figure(cohort: Cohort, row: PatientRow, caption: Caption) -> Figure
         ax.axvspan(_dnum(cut - timedelta(days=window)), _dnum(cut), color="#EEEEEE", lw=0, zorder=0)
         legend.add("window", Patch(facecolor="#EEEEEE", label=f"{window} days before the data cut"))
         ax.axvline(_dnum(cut), color=BLACK, lw=1.0, linestyle=(0, (6, 2, 1, 2, 1, 2)))
-        legend.add("cut", _line(BLACK, f"data cut ({last.response_status} at cut)" if last.response_status ==
-                                "ongoing" else "data cut (response censored)", lw=1.0,
-                                linestyle=(0, (6, 2, 1, 2, 1, 2))))
+        label = "data cut (response ongoing)" if last.response_status == "ongoing" else "data cut (response censored)"
+        legend.add("cut", _line(BLACK, label, lw=1.0, linestyle=(0, (6, 2, 1, 2, 1, 2))))
     _date_axis(ax)
     ax.set_yticks([t for t in _LOG_TICKS if bottom <= t <= top])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
