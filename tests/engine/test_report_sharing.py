@@ -142,6 +142,15 @@ def test_pseudonyms_replace_mrns_in_every_format(shared: tuple[str, Path, Path])
     assert "P1" in (out / "plots" / "swimmer.svg").read_text(encoding="utf-8")
     assert "pseudonymised as P1–P8" in (out / "report.html").read_text(encoding="utf-8")
     assert "Data cut: " in (out / "report.txt").read_text(encoding="utf-8")
+    import docx
+
+    word = docx.Document(str(out / "report.docx"))
+    captions = [p.text for p in word.paragraphs if p.style is not None and p.style.name == "Caption"]
+    assert len(captions) == len(word.inline_shapes) == 2 + 8 and captions[0].startswith("Figure 1. ")
+    assert any(p.text.startswith("Eight patients") and p.text.endswith("Data cut: 16 December 2024.")
+               for p in word.paragraphs)
+    assert [len(table.rows) for table in word.tables] == [1 + 8, 1 + 9]  # patients, episodes
+    assert word.core_properties.author == "itpwatch"
     # The key was asked for once (with the Word report), and only there: P1 is the first dose (100001).
     assert key.read_text().splitlines()[:2] == ["pseudonym,mrn", "P1,100001"]
     assert not list(out.rglob("*key*"))
