@@ -67,6 +67,22 @@ class Settings(BaseSettings):
     http_token: str | None = Field(default=None, json_schema_extra=SECRET,
                                    description="Bearer token required by the HTTP endpoints.")
     sinks: Path | None = Field(default=None, description="Alert sink configuration YAML.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="The URL clinicians and the EHR reach this server at (e.g. https://itpwatch.ukx.example): "
+                    "base of CDS card links to /patients/{mrn}, of FHIR Location headers, and the audience "
+                    "CDS Hooks JWTs must name. Unset: links are left out and the request's own URL is used.",
+    )
+    cds_clients: Path | None = Field(
+        default=None,
+        description="YAML of the EHRs trusted to call the CDS Hooks service: iss, and their public keys "
+                    "(jwks inline or jwks_file) or allowed jku URLs. Unset: every CDS service call is refused.",
+    )
+    cds_cors_origins: list[str] = Field(
+        default=["*"],
+        description="Origins a browser-based CDS client may call /cds-services from (CORS); '*' for any. "
+                    "Calls still need a valid JWT.",
+    )
     smtp_password: str | None = Field(
         default=None, json_schema_extra=SECRET,
         description="Password of SMTP sinks that name a username but no password_env.")
