@@ -61,7 +61,7 @@ def test_metrics_count_what_the_feeds_sent(server: Server) -> None:
             assert ack_code(client.exchange(message)) == "AA"
         assert ack_code(client.exchange(labs[0])) == "AA"  # a resend: a duplicate
         assert ack_code(client.exchange(lab_message("OPS-UNIT-1", unit=b"furlongs"))) == "AE"
-    with httpx.Client(base_url=server.http_base, timeout=10) as http:
+    with httpx.Client(base_url=server.http_base, timeout=60) as http:  # the first list catches up the read models
         listed = http.get("/alerts", headers=AUTH)
         assert listed.status_code == 200, server.stderr_text()[-3000:]
         response = http.get("/metrics")
