@@ -38,7 +38,6 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(config_app, name="config")
 
 
-
 class _LazyConsole:
     """A rich Console made on first use: `--help` and the JSON outputs never import rich."""
 
@@ -56,7 +55,6 @@ class _LazyConsole:
 
 console = cast("Console", _LazyConsole(width=None if sys.stdout.isatty() else 160))
 err = cast("Console", _LazyConsole(stderr=True))
-
 
 
 class OutputFormat(StrEnum):
@@ -82,7 +80,9 @@ def plain_err(line: str) -> None:
 
 FLAGS = {"database_url": "--db", "profile": "--profile", "timezone": "--tz", "mapping": "--mapping",
          "log_format": "--log-format", "log_level": "--log-level", "sinks": "--sinks",
-         "batch_size": "--batch-size", "bind_host": "--host", "http_token": "--token"}
+         "batch_size": "--batch-size", "bind_host": "--host", "http_token": "--token", "mllp_port": "--mllp-port",
+         "http_port": "--http-port", "watch_interval_seconds": "--interval",
+         "watch_stable_seconds": "--stable-seconds", "watch_done_suffix": "--done-suffix"}
 """The flag that sets a setting, named in error messages and by `config show`."""
 
 
@@ -98,6 +98,13 @@ class CliState:
     given: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, **command_flags: Any) -> Settings:
+        """Built once; a command's own flags given later rebuild them as long as no App uses them yet."""
+        new = {k: v for k, v in command_flags.items() if v is not None and self.given.get(k) != v}
+        if new and self._settings is not None:
+            if self._app is not None:
+                raise RuntimeError(f"settings {sorted(new)} given after the App was built")
+            self._settings = None
+            self.flags = {**self.flags, **self.given, **new}
         if self._settings is None:
             from engine import logs
             from engine.config import load_settings, unknown_environment
