@@ -90,6 +90,13 @@ class DropFolder:
             self._lock.close()
             self._lock = None
 
+    def __enter__(self) -> DropFolder:
+        self.open()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def candidates(self) -> list[Path]:
         names = []
         with os.scandir(self.root) as entries:

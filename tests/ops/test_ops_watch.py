@@ -60,12 +60,8 @@ def test_done_marker_mode_takes_only_marked_files(app: App, tmp_path: Path) -> N
     first, second = one_message_per_file(drop, 2)
     (drop / "msg-0000.hl7.done").touch()
     (drop / "half-written.hl7.part").write_bytes(b"MSH|^~\\&|")
-    folder = DropFolder(drop, done_suffix=".done")
-    folder.open()
-    try:
+    with DropFolder(drop, done_suffix=".done") as folder:
         outcome = folder.round(lambda files: ingest_files(app, files))
-    finally:
-        folder.close()
     assert outcome.processed == [first.name]
     assert (drop / "processed" / first.name).is_file() and not first.exists()
     assert not (drop / "msg-0000.hl7.done").exists(), "the marker goes with its file"
@@ -93,12 +89,8 @@ def test_bad_file_goes_to_error_with_a_reason(app: App, tmp_path: Path) -> None:
     (drop / "garbage.txt").write_text("not a message\n")
     unit = drop / "second-lab.hl7"
     unit.write_bytes((REPO / "examples" / "second-lab.hl7").read_bytes())
-    folder = DropFolder(drop, stable_seconds=0)
-    folder.open()
-    try:
+    with DropFolder(drop, stable_seconds=0) as folder:
         outcome = folder.round(lambda files: ingest_files(app, files))
-    finally:
-        folder.close()
     assert outcome.processed == [good.name]
     assert sorted(outcome.failed) == ["garbage.txt", "second-lab.hl7"]
     reason = (drop / "error" / "second-lab.hl7.reason.txt").read_text()
@@ -116,20 +108,13 @@ def test_a_crash_after_the_commit_repeats_nothing_and_loses_nothing(app: App, tm
         ingest_files(app, batch)
         raise RuntimeError("killed after the commit, before the files were moved")
 
-    crashed = DropFolder(drop, stable_seconds=0)
-    crashed.open()
-    with pytest.raises(RuntimeError):
+    with DropFolder(drop, stable_seconds=0) as crashed, pytest.raises(RuntimeError):
         crashed.round(store_then_crash)
-    crashed.close()
     stored = count_events(app)
     assert stored > 0 and all(f.exists() for f in files), "nothing was moved: every file is still there"
 
-    restarted = DropFolder(drop, stable_seconds=0)
-    restarted.open()
-    try:
+    with DropFolder(drop, stable_seconds=0) as restarted:
         outcome = restarted.round(lambda batch: ingest_files(app, batch))
-    finally:
-        restarted.close()
     assert len(outcome.processed) == 30
     assert outcome.summary.duplicates == outcome.summary.messages - sum(outcome.summary.skipped.values())
     assert count_events(app) == stored, "the second pass appended nothing"
