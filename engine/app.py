@@ -66,6 +66,14 @@ class App:
         return Processor(self.store, profile or self.profile, derivation_set=derivation_set,
                          tz=self.settings.timezone, clock=self.clock)
 
+    @cached_property
+    def vault(self) -> Any:
+        """Masks dead letters, and encrypts those that cannot be masked, with the key outside the database."""
+        from engine.privacy import DeadLetterVault, default_key_path
+
+        configured = self.settings.dead_letter_key
+        return DeadLetterVault(configured or default_key_path(self.settings.database_url), create=configured is None)
+
     def ingestor(self, *, derive: bool = True) -> Any:
         from engine.ingest import Ingestor
 
@@ -74,6 +82,7 @@ class App:
             deriver=self.live_processor if derive else None,
             clock=self.clock,
             batch_size=self.settings.batch_size,
+            vault=self.vault,
         )
 
     def close(self) -> None:
