@@ -17,12 +17,13 @@ def normalise_url(url: str) -> str:
 
 
 def connect(url: str, *, migrate: bool = True) -> Engine:
+    """An engine whose errors never quote SQL parameters: they hold MRNs, dates and values (hide_parameters)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if migrate:
         from engine.store.migrate import upgrade
 

@@ -82,7 +82,8 @@ def walk_all(conn: Connection, anchors: Mapping[str, list[Anchor]] | None = None
     _walk_events(conn, anchors.get("events", []), walk)
     for table in SIDE_TABLES:
         _walk_side(conn, table, anchors.get(table, []), walk)
-    _cross_check(conn, walk)
+    if not walk.findings:  # after a break the walk stopped early: its head is not the log's
+        _cross_check(conn, walk)
     return walk
 
 
@@ -101,11 +102,11 @@ def _walk_events(conn: Connection, anchors: list[Anchor], walk: ChainWalk) -> No
         expected += 1
         walk.rows += 1
         if position != expected:
-            walk.findings.append(Finding("events", str(expected), "position is missing (a row was deleted)"))
+            walk.findings.append(Finding("events", f"position {expected}", "position is missing (a row was deleted)"))
             break
         if version == 1:
             if expected > legacy_rows:
-                walk.findings.append(Finding("events", str(position), "chain version 1 after the legacy seal: "
+                walk.findings.append(Finding("events", f"position {position}", "chain version 1 after the legacy seal: "
                                                                           "a row was inserted or its version edited"))
                 break
             legacy_hash = row_hash(legacy_hash, "events", values)
@@ -117,16 +118,16 @@ def _walk_events(conn: Connection, anchors: list[Anchor], walk: ChainWalk) -> No
             problem = None if row_hash(previous, "events", values) == stored else \
                 "hash does not match the previous hash and the row's columns (the row was edited)"
         if problem is not None:
-            walk.findings.append(Finding("events", str(position), problem))
+            walk.findings.append(Finding("events", f"position {position}", problem))
             break
         previous = stored
         if (anchor := by_length.get(position)) is not None and anchor.hash != stored:
-            walk.findings.append(Finding("events", str(position), f"differs from checkpoint {anchor.source}: the log "
+            walk.findings.append(Finding("events", f"position {position}", f"differs from checkpoint {anchor.source}: the log "
                                                                    f"up to position {position} was rewritten"))
             break
     else:
         if expected < legacy_rows:
-            walk.findings.append(Finding("events", str(expected + 1), f"missing: the seal covers {legacy_rows} rows"))
+            walk.findings.append(Finding("events", f"position {expected + 1}", f"missing: the seal covers {legacy_rows} rows"))
         _check_tail(walk, "events", expected, anchors)
     walk.heads["events"] = (expected, previous)
 
