@@ -181,8 +181,8 @@ def _legacy_log(engine: Engine) -> None:
                 "INSERT INTO events (position, event_id, stream, stream_version, type, schema_version, occurred_at,"
                 " recorded_at, message_key, derivation_set, payload, hash) VALUES (:p, :i, 'A', :p, "
                 "'PlateletCountRecorded', :sv, :o, :r, :k, NULL, :payload, :h)"),
-                {"p": position, "sv": event.schema_version, "i": str(event.event_id), "k": f"LAB|M{position}", "payload": payload, "h": previous,
-                 "o": occurred, "r": recorded})
+                {"p": position, "sv": event.schema_version, "i": str(event.event_id), "k": f"LAB|M{position}",
+                 "payload": payload, "h": previous, "o": occurred, "r": recorded})
             conn.execute(text("INSERT INTO inbound_messages (message_key, ack_code, positions, recorded_at) "
                               "VALUES (:k, 'AA', :pos, :r)"),
                          {"k": f"LAB|M{position}", "pos": f"[{position}]", "r": NOW.replace(tzinfo=None)})
