@@ -73,8 +73,9 @@ def test_every_read_command_shows_hostile_feed_text_literally(patients: list[tup
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/x.db"
         path = Path(tmp) / "[b]x[~b]\x1b[1m.hl7"
+        rows = enumerate(zip(mrns, patients, strict=True))
         path.write_bytes(b"\r\n".join(feed(m, unit, app_name, f"{i}{control}")
-                                        for i, (m, (_, unit, app_name, control)) in enumerate(zip(mrns, patients, strict=True))))
+                                        for i, (m, (_, unit, app_name, control)) in rows))
         assert "dead-lettered" in run(db, "ingest", str(path))
         for args in READS:
             run(db, *args)
