@@ -122,12 +122,14 @@ def _walk_events(conn: Connection, anchors: list[Anchor], walk: ChainWalk) -> No
             break
         previous = stored
         if (anchor := by_length.get(position)) is not None and anchor.hash != stored:
-            walk.findings.append(Finding("events", f"position {position}", f"differs from checkpoint {anchor.source}: the log "
-                                                                   f"up to position {position} was rewritten"))
+            walk.findings.append(Finding("events", f"position {position}",
+                                         f"differs from checkpoint {anchor.source}: the log up to position "
+                                         f"{position} was rewritten"))
             break
     else:
         if expected < legacy_rows:
-            walk.findings.append(Finding("events", f"position {expected + 1}", f"missing: the seal covers {legacy_rows} rows"))
+            walk.findings.append(Finding("events", f"position {expected + 1}",
+                                         f"missing: the seal covers {legacy_rows} rows"))
         _check_tail(walk, "events", expected, anchors)
     walk.heads["events"] = (expected, previous)
 
