@@ -1,0 +1,106 @@
+"""`itpwatch verify` end to end on SQLite and PostgreSQL: signed checkpoints, the attacks of issue 16, read models.
+
+The attacker has full SQL access (drops or disables the append-only triggers) but not the checkpoint
+directory or the signing key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.store.hashing import EVENT_COLUMNS, GENESIS, row_hash
+from engine.store.schema import events
+from tests.conftest import REPO
+
+FEED = REPO / "examples" / "feed"
+runner = CliRunner()
+
+
+def itp(db: str, *args: str, code: int = 0) -> str:
+    result = runner.invoke(app, ["--db", db, "--log-format", "json", *args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def sql(db: str, *statements: str) -> None:
+    engine = create_engine(db.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        for table in ("events", "inbound_messages"):
+            if engine.dialect.name == "postgresql":
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+            else:
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+def recompute_chain(db: str, start: int) -> None:
+    engine = create_engine(db.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        previous = conn.execute(select(events.c.hash).where(events.c.position == start - 1)).scalar() or GENESIS
+        for row in conn.execute(select(*(events.c[c] for c in EVENT_COLUMNS)).where(events.c.position >= start)
+                                .order_by(events.c.position)).all():
+            previous = row_hash(previous, "events", row)
+            conn.execute(events.update().where(events.c.position == row[0]).values(hash=previous))
+    engine.dispose()
+
+
+@pytest.fixture
+def checkpointed(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    key, directory = tmp_path / "keys" / "checkpoint.pem", tmp_path / "checkpoints"
+    itp(db_url, "checkpoint-key", str(key))
+    monkeypatch.setenv("ITPWATCH_CHECKPOINT_KEY", str(key))
+    monkeypatch.setenv("ITPWATCH_CHECKPOINT_DIR", str(directory))
+    itp(db_url, "ingest", str(FEED / "lab_results.hl7"), str(FEED / "administrations.hl7"))
+    itp(db_url, "alerts", "list")  # builds the read models
+    assert "checkpoint written" in itp(db_url, "checkpoint")
+    out = itp(db_url, "verify", "--checkpoints", str(directory))
+    assert "the checkpoints match" in out and "read models match a rebuild" in out
+    return db_url, directory
+
+
+def test_a_payload_edit_with_a_recomputed_chain_fails_verify(checkpointed: tuple[str, Path]) -> None:
+    db, directory = checkpointed
+    sql(db, "UPDATE events SET payload = replace(payload, '\"value\"\\:', '\"value\"\\:1') "
+            "WHERE position = 10 AND type = 'PlateletCountRecorded'")
+    recompute_chain(db, 1)
+    out = itp(db, "verify", "--checkpoints", str(directory), code=1)
+    assert "events position" in out and "differs from checkpoint" in out
+
+
+def test_a_deleted_tail_fails_verify(checkpointed: tuple[str, Path]) -> None:
+    db, directory = checkpointed
+    engine = create_engine(db.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        head = int(conn.execute(text("SELECT max(position) FROM events")).scalar() or 0)
+    engine.dispose()
+    sql(db, f"DELETE FROM events WHERE position > {head - 25}", "DELETE FROM inbound_messages",
+        "DELETE FROM projection_positions")
+    out = itp(db, "verify", code=1)  # the checkpoint directory of the settings is used by default
+    assert f"events position {head - 24}: missing: checkpoint" in out
+
+
+def test_an_edited_recorded_time_fails_verify(checkpointed: tuple[str, Path]) -> None:
+    """It changes what `replay --as-of-recorded` answers; occurred_at and message_key: tests/store."""
+    db, _ = checkpointed
+    sql(db, "UPDATE events SET recorded_at = '2019-01-01 00:00:00' WHERE position = 7")
+    assert "events position 7: hash does not match" in itp(db, "verify", code=1)
+
+
+def test_edited_read_tables_are_named_and_rebuild_repairs_them(checkpointed: tuple[str, Path]) -> None:
+    db, _ = checkpointed
+    sql(db, "UPDATE alerts SET state = 'acknowledged', acknowledged_by = 'nobody' WHERE state = 'open'",
+        "UPDATE patient_status SET state = 'complete-responder'")
+    out = itp(db, "verify", code=1)
+    assert "alerts alert_event_id=" in out and "column state: stored 'acknowledged', the log gives 'open'" in out
+    assert "patient_status derivation_set=canonical, patient=" in out and "column state: stored" in out
+    assert "itpwatch projections rebuild" in out
+    itp(db, "projections", "rebuild")
+    assert "read models match a rebuild" in itp(db, "verify")
