@@ -76,7 +76,7 @@ def test_a_payload_edit_with_a_recomputed_chain_fails_verify(checkpointed: tuple
 
 
 def test_a_deleted_tail_fails_verify(checkpointed: tuple[str, Path]) -> None:
-    db, directory = checkpointed
+    db, _ = checkpointed
     engine = create_engine(db.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
         head = int(conn.execute(text("SELECT max(position) FROM events")).scalar() or 0)
