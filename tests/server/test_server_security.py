@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,3 +143,25 @@ def test_half_configured_tls_does_not_start(tmp_path: Path, pki: dict[str, Path]
     srv = Server(tmp_path / "x.db", environment={"ITPWATCH_TLS_CERT": str(pki["server"])})
     with pytest.raises(AssertionError, match="set both tls_cert and tls_key"):
         srv.start(http=False)
+
+
+def test_serve_writes_signed_checkpoints_at_its_interval(tmp_path: Path) -> None:
+    from engine.checkpoints import generate_key, load_checkpoints, load_private_key
+
+    key = tmp_path / "checkpoint.pem"
+    generate_key(key)
+    directory = tmp_path / "checkpoints"
+    srv = Server(tmp_path / "x.db", environment={
+        "ITPWATCH_CHECKPOINT_KEY": str(key), "ITPWATCH_CHECKPOINT_DIR": str(directory),
+        "ITPWATCH_CHECKPOINT_INTERVAL": "0.3"}).start(http=False)
+    try:
+        with socket.create_connection(("127.0.0.1", srv.mllp_port), timeout=IO_TIMEOUT) as sock:
+            assert ack_code(exchange(sock, lab_message("CP-1"))) == "AA"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not list(directory.glob("checkpoint-*.json")):
+            time.sleep(0.1)
+    finally:
+        assert srv.terminate() == 0
+    anchors, problems = load_checkpoints(directory, [load_private_key(key).public_key()])
+    assert problems == [] and max(a.length for a in anchors["events"]) >= 1
+    assert len(list(directory.glob("checkpoint-*.json"))) <= 3, "an unchanged log is not checkpointed again"
