@@ -7,8 +7,9 @@ webhook) records how long each chain was and the hash of its last row, signed wi
 database never holds. `verify --checkpoints DIR` then fails on any change before the last checkpoint: the
 rewritten row's hash no longer equals the anchored one, a deleted tail is shorter than the anchored length.
 
-A checkpoint is only written over chains that verify from the previous checkpoint on, so a rewrite is never
-anchored (a full walk when there is no previous checkpoint).
+A checkpoint is only written over chains that verify, against every checkpoint already in the directory, so
+a rewrite is never anchored. That is a full walk of the chains (about as long as the chain part of `verify`);
+`serve` runs it on its own thread and connection, beside the writer.
 """
 
 from __future__ import annotations
