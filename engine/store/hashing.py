@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
-
-from engine.store.timestamps import from_db
+from datetime import UTC, datetime
 
 GENESIS = "0" * 64
 CHAIN_VERSION = 2
@@ -38,10 +36,17 @@ def chain_hash(previous: str, payload: str) -> str:
 
 
 def _field(value: object) -> str:
-    if value is None:
+    cls = type(value)
+    if cls is str:
+        text: str = value  # type: ignore[assignment]
+    elif value is None:
         return "-"
-    if isinstance(value, datetime):
-        text = from_db(value).isoformat(timespec="microseconds")
+    elif cls is int:
+        text = str(value)
+    elif isinstance(value, datetime):
+        # naive values are UTC (SQLite); the same instant always gives the same text
+        utc = value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+        text = utc.isoformat(timespec="microseconds")
     elif isinstance(value, bytes | bytearray | memoryview):
         text = "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
     else:
@@ -51,7 +56,7 @@ def _field(value: object) -> str:
 
 def material(table: str, values: Iterable[object]) -> str:
     """The canonical text of one row: its table, then each covered column in order."""
-    return f"{table}|" + "|".join(_field(v) for v in values)
+    return f"{table}|" + "|".join([_field(v) for v in values])
 
 
 def row_hash(previous: str, table: str, values: Iterable[object]) -> str:
