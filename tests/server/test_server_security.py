@@ -67,7 +67,7 @@ def test_mllp_takes_hl7_only_by_default(plain: Server, body: bytes) -> None:
 
 
 def test_other_formats_over_mllp_only_when_enabled(tmp_path: Path) -> None:
-    srv = Server(tmp_path / "x.db", environment={"ITPWATCH_MLLP_FORMATS": '["hl7", "fhir"]'}).start(http=False)
+    srv = Server(tmp_path / "x.db", environ={"ITPWATCH_MLLP_FORMATS": '["hl7", "fhir"]'}).start(http=False)
     try:
         with socket.create_connection(("127.0.0.1", srv.mllp_port), timeout=IO_TIMEOUT) as sock:
             assert ack_code(exchange(sock, FHIR_OBSERVATION)) == "AA"
@@ -95,7 +95,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Path]) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("tls") / "x.db", environment={
+    srv = Server(tmp_path_factory.mktemp("tls") / "x.db", environ={
         "ITPWATCH_TLS_CERT": str(pki["server"]), "ITPWATCH_TLS_KEY": str(pki["server_key"]),
         "ITPWATCH_MLLP_CLIENT_CA": str(pki["ca"]),
         "ITPWATCH_MLLP_SENDERS": json.dumps({"lab.example": ["LAB_LIS^UKX"], "pharm.example": ["PHARM^*"]}),
@@ -140,7 +140,7 @@ def test_https_with_the_same_certificate(tls_server: Server, pki: dict[str, Path
 
 
 def test_half_configured_tls_does_not_start(tmp_path: Path, pki: dict[str, Path]) -> None:
-    srv = Server(tmp_path / "x.db", environment={"ITPWATCH_TLS_CERT": str(pki["server"])})
+    srv = Server(tmp_path / "x.db", environ={"ITPWATCH_TLS_CERT": str(pki["server"])})
     with pytest.raises(AssertionError, match="set both tls_cert and tls_key"):
         srv.start(http=False)
 
@@ -151,7 +151,7 @@ def test_serve_writes_signed_checkpoints_at_its_interval(tmp_path: Path) -> None
     key = tmp_path / "checkpoint.pem"
     generate_key(key)
     directory = tmp_path / "checkpoints"
-    srv = Server(tmp_path / "x.db", environment={
+    srv = Server(tmp_path / "x.db", environ={
         "ITPWATCH_CHECKPOINT_KEY": str(key), "ITPWATCH_CHECKPOINT_DIR": str(directory),
         "ITPWATCH_CHECKPOINT_INTERVAL": "0.3"}).start(http=False)
     try:
