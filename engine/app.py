@@ -51,13 +51,18 @@ class App:
 
         return load_sinks(self.settings.sinks)
 
+    @property
+    def alert_sink_names(self) -> tuple[str, ...]:
+        """The sinks alerts go to: every sink of the file but the one that receives checkpoints."""
+        return tuple(n for n in self.sinks.names if n != self.settings.checkpoint_sink)
+
     @cached_property
     def live_processor(self) -> Any:
         """The one processor that derives the canonical set and queues alerts for delivery."""
         from engine.processor import Processor
 
         return Processor(self.store, self.profile, tz=self.settings.timezone, clock=self.clock,
-                         alert_sinks=self.sinks.names)
+                         alert_sinks=self.alert_sink_names)
 
     def processor(self, *, derivation_set: str | None = None, profile: Any = None) -> Any:
         """A processor that delivers nothing: for verify, what-if and other non-live runs."""

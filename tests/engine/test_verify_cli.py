@@ -104,3 +104,38 @@ def test_edited_read_tables_are_named_and_rebuild_repairs_them(checkpointed: tup
     assert "itpwatch projections rebuild" in out
     itp(db, "projections", "rebuild")
     assert "read models match a rebuild" in itp(db, "verify")
+
+
+def test_checkpoints_also_go_to_the_checkpoint_sink_and_alerts_do_not(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict[str, object]] = []
+
+    class Archive(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Archive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sinks = tmp_path / "sinks.yaml"
+    sinks.write_text(f"sinks:\n  - {{name: log, kind: log}}\n  - {{name: anchor, kind: webhook, "
+                     f"url: 'http://127.0.0.1:{server.server_port}/cp'}}\n")
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    itp(db, "checkpoint-key", str(tmp_path / "k.pem"))
+    monkeypatch.setenv("ITPWATCH_CHECKPOINT_KEY", str(tmp_path / "k.pem"))
+    monkeypatch.setenv("ITPWATCH_CHECKPOINT_DIR", str(tmp_path / "cp"))
+    monkeypatch.setenv("ITPWATCH_CHECKPOINT_SINK", "anchor")
+    itp(db, "--sinks", str(sinks), "ingest", str(FEED / "lab_results.hl7"), str(FEED / "administrations.hl7"))
+    itp(db, "--sinks", str(sinks), "checkpoint")
+    itp(db, "--sinks", str(sinks), "alerts", "dispatch")
+    server.shutdown()
+    assert [r["kind"] for r in received] == ["checkpoint"], "the checkpoint, and no alert, reached the archive"
+    assert received[0]["signature"] and received[0]["chains"]
