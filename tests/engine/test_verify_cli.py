@@ -139,3 +139,22 @@ def test_checkpoints_also_go_to_the_checkpoint_sink_and_alerts_do_not(tmp_path: 
     server.shutdown()
     assert [r["kind"] for r in received] == ["checkpoint"], "the checkpoint, and no alert, reached the archive"
     assert received[0]["signature"] and received[0]["chains"]
+
+
+def test_rows_written_while_the_log_grew_are_not_a_difference(tmp_path: Path) -> None:
+    """A projection rewrites a touched patient from the whole stream of the moment, beyond its position."""
+    from engine.projections.patients import write_patients
+    from engine.projections.status import PatientStatusProjection
+    from engine.store import EventStore
+
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    itp(db, "ingest", str(FEED / "administrations.hl7"))
+    itp(db, "alerts", "list")  # read models at the head of the log
+    itp(db, "ingest", str(FEED / "lab_results.hl7"))  # the log grows; the read models stay where they were
+    store = EventStore.open(db)
+    with store.engine.begin() as conn:  # what an update racing with appends leaves behind
+        write_patients(conn, [s for s in store.streams() if not s.startswith("$")], [PatientStatusProjection()])
+    store.close()
+    assert "read models match a rebuild" in itp(db, "verify")
+    sql(db, "UPDATE patient_status SET state = 'complete-responder'")
+    assert "column state: stored 'complete-responder'" in itp(db, "verify", code=1)
