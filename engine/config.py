@@ -101,6 +101,37 @@ class Settings(BaseSettings):
     ready_outbox_lag_seconds: float = Field(
         default=900.0, gt=0,
         description="/health/ready fails when an alert notice has been due for longer than this.")
+    # -- security (docs/security.md) --------------------------------------------------------------
+    checkpoint_key: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) that signs checkpoints; keep it off the database host.")
+    checkpoint_dir: Path | None = Field(
+        default=None, description="Directory the signed checkpoints are written to (and verify reads by default).")
+    checkpoint_interval: float = Field(
+        default=300.0, gt=0, description="Seconds between checkpoints written by `serve` (with a key and a dir).")
+    checkpoint_sink: str | None = Field(
+        default=None, description="Name of an alert sink (sinks YAML) that also receives every checkpoint.")
+    checkpoint_trusted_keys: list[Path] = Field(
+        default_factory=list, description="Public keys of earlier checkpoint keys (after a rotation) verify trusts.")
+    dead_letter_key: Path | None = Field(
+        default=None, description="Fernet key file encrypting dead letters that cannot be masked (one key per line, "
+                                  "the first encrypts); default: a file beside a SQLite database, made on first use.")
+    mllp_formats: list[str] = Field(
+        default=["hl7"], description="Formats the MLLP listener accepts: hl7, and optionally fhir and csv.")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) for MLLP over TLS and HTTPS.")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
+    mllp_client_ca: Path | None = Field(
+        default=None, description="CA bundle: MLLP senders must present a client certificate signed by it.")
+    mllp_senders: dict[str, list[str]] = Field(
+        default_factory=dict, description="Client certificate name -> the MSH-3^MSH-4 it may send as "
+                                          "('*' for any); when set, a certificate not listed is refused.")
+
+    @field_validator("mllp_formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"hl7", "fhir", "csv"})
+        if unknown:
+            raise ValueError(f"unknown format {', '.join(unknown)}: use hl7, fhir and/or csv")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -185,6 +216,13 @@ def _is_path(info: FieldInfo, value: object) -> bool:
     return named and isinstance(value, str) and value.endswith((".yaml", ".yml"))
 
 
+def _from_folder(folder: Path, value: object) -> object:
+    """A path (or a list of paths) of the config file, taken from the file's folder when relative."""
+    if isinstance(value, list):
+        return [_from_folder(folder, v) for v in value]
+    return str(folder / value) if isinstance(value, str) and value else value
+
+
 def read_secret_file(path: Path, key: str) -> str:
     """The secret a file holds: its text without the trailing newline editors and `echo` add."""
     try:
@@ -264,8 +302,8 @@ class ConfigFileSource(TomlConfigSettingsSource):
                     raise ConfigError(f"config file {path}: '{key}' must be a path (a string)")
                 out[name] = read_secret_file(path.resolve().parent / value, f"{key} in {path}")
             elif key in fields:
-                if _is_path(fields[key], value) and isinstance(value, str) and value:
-                    value = str(path.resolve().parent / value)
+                if _is_path(fields[key], value):
+                    value = _from_folder(path.resolve().parent, value)
                 out[key] = value
             else:
                 close = difflib.get_close_matches(key, known, n=1)

@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.cli.errors import ItpwatchGroup
+from engine.cli.output import console, err  # every command prints through these: feed text stays literal
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from engine.app import App
     from engine.config import Settings
 
@@ -36,25 +35,6 @@ app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(projections_app, name="projections")
 app.add_typer(config_app, name="config")
-
-
-class _LazyConsole:
-    """A rich Console made on first use: `--help` and the JSON outputs never import rich."""
-
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._console: Console | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return getattr(self._console, name)
-
-
-console = cast("Console", _LazyConsole(width=None if sys.stdout.isatty() else 160))
-err = cast("Console", _LazyConsole(stderr=True))
 
 
 class OutputFormat(StrEnum):
@@ -188,3 +168,7 @@ def parse_ts(value: str | None, ctx: typer.Context | None = None) -> datetime | 
             zone = load_settings().timezone
         ts = ts.replace(tzinfo=ZoneInfo(zone))
     return ts
+
+
+__all__ = ["FormatOption", "OutputFormat", "alerts_app", "app", "app_of", "config_app", "console", "dead_letters_app",
+           "err", "parse_ts", "plain_err", "print_json", "projections_app", "state_of"]

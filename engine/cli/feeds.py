@@ -19,6 +19,7 @@ from engine.cli.base import (
     plain_err,
     print_json,
 )
+from engine.cli.output import literal
 
 
 @app.command()
@@ -47,7 +48,7 @@ def ingest(
     files = list(iter_paths([p for p in paths if p.exists()]))
     # two bars: files, and the messages of the current file (one large file is a long import too);
     # no bars when stderr is not a terminal
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("{task.description}", markup=False, style="bold"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
         file_task = progress.add_task("files", total=len(files))
         message_task = progress.add_task("messages", total=0, visible=False)
@@ -55,7 +56,7 @@ def ingest(
         def on_file(path: Path, messages: int) -> None:
             progress.advance(file_task)
             progress.reset(message_task, total=messages, visible=messages > 1000,
-                           description=f"messages of {path.name}")
+                           description=literal(f"messages of {path.name}"))
 
         summary = ingest_files(application, files, derive=not no_derive, on_file=on_file,
                                on_message=lambda: progress.advance(message_task))
@@ -242,7 +243,14 @@ def dead_letters_show(ctx: typer.Context, dead_letter_id: int) -> None:
             console.print(f"id {d.id}  feed {d.feed}  origin {d.origin}  key {d.message_key}")
             console.print(f"field {d.field}  error {d.error_code}  ack {d.ack_code}  state {d.resolution or 'open'}")
             console.print(f"reason: {d.reason}")
-            console.print(d.raw.decode("utf-8", "replace").replace("\r", "\n"), markup=False)
+            try:
+                raw = app_of(ctx).vault.reveal(d.raw, d.encryption)
+            except KeyError as exc:
+                err.print(f"raw bytes not shown: {exc.args[0]}")
+                return
+            if d.encryption is not None and d.encryption != "withheld":
+                console.print(f"decrypted with the dead-letter key ({d.encryption}):")
+            console.print(raw.decode("utf-8", "replace").replace("\r", "\n"))
             return
     err.print(f"no dead letter {dead_letter_id}")
     raise typer.Exit(code=1)

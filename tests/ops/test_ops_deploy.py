@@ -151,7 +151,7 @@ def test_deployment_doc_names_existing_files_routes_and_commands() -> None:
     for command in re.findall(r"`itpwatch ([a-z][a-z-]*)", doc):
         assert command in cli_commands(), command
     for topic in ("## Ports", "## TLS", "## Secrets", "### Backups", "## Upgrades", "## Logs",
-                  "tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+                  "tls_cert", "tls_key", "mllp_client_ca"):
         assert topic in doc
 
 
