@@ -23,14 +23,17 @@ from tests.conftest import REPO
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
-def using_it_commands() -> list[list[str]]:
+def using_it_commands() -> list[tuple[dict[str, str], list[str]]]:
+    """(environment, arguments) of each command line; `VAR=value` words before the command go to the first."""
     block = README.split("## Using it", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = []
     for line in block.splitlines():
-        if not line.startswith(".venv/bin/itpwatch ") or "--plots" in line:
-            continue  # the HTML report with plots takes half a minute; `make demo` runs it
-        args = shlex.split(line.replace('"$(date -Iseconds)"', "NOW"), comments=True)[1:]
-        commands.append([str(REPO / a) if a.startswith("examples/") else a for a in args])
+        if ".venv/bin/itpwatch " not in line or "--plots" in line:
+            continue  # the reports with plots take half a minute each; `make demo` runs one
+        words = shlex.split(line.replace('"$(date -Iseconds)"', "NOW"), comments=True)
+        at = words.index(".venv/bin/itpwatch")
+        env = dict(word.split("=", 1) for word in words[:at])
+        commands.append((env, [str(REPO / a) if a.startswith("examples/") else a for a in words[at + 1:]]))
     return commands
 
 
@@ -54,11 +57,11 @@ def test_every_readme_command_runs_and_prints(tmp_path: Path, monkeypatch: pytes
     assert len(commands) >= 15
     runner = CliRunner()
     outputs = {}
-    for args in commands:
+    for env, args in commands:
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         args = [now if a == "NOW" else a for a in args]
         started = time.monotonic()
-        result = runner.invoke(app, ["--log-format", "json", *args])
+        result = runner.invoke(app, ["--log-format", "json", *args], env=env)
         print(f"{time.monotonic() - started:6.1f} s  itpwatch {' '.join(args)}")
         assert result.exit_code == 0, (args, result.output[-2000:])
         assert result.stdout.strip(), f"itpwatch {' '.join(args)} printed nothing"
