@@ -18,3 +18,27 @@ def report_for(application: App, events: list[Any], *, agent: str, as_of: dateti
         serious_infection_codes=frozenset(profile.infection.codes), tz=application.settings.timezone,
         derivation_set=derivation_set or CANONICAL_SET, rules_profile=profile,
     )
+
+
+def report_under(application: App, events: list[Any], *, agent: str, as_of: datetime | None,
+                 profile_name: str | None = None) -> tuple[Any, list[Any], Any, str | None]:
+    """The report under a profile: the stored (canonical) derivations for the configured profile, another
+    profile derived in memory by its own rule engine (nothing stored, nothing delivered).
+
+    Returns (report, the events it was built from, the profile, the derivation set or None for canonical).
+    """
+    from engine.audit import what_if
+    from events import DerivedEvent
+    from rules import load_profile
+
+    profile = application.profile
+    derivation_set = None
+    if profile_name is not None:
+        wanted = load_profile(profile_name)
+        if (wanted.name, wanted.version) != (profile.name, profile.version):
+            facts = [e for e in events if not isinstance(e, DerivedEvent)]
+            profile, derived = what_if(application, profile_name, facts)
+            events, derivation_set = [*facts, *derived], profile.name
+    report = report_for(application, events, agent=agent, as_of=as_of, profile=profile,
+                        derivation_set=derivation_set)
+    return report, events, profile, derivation_set

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     sinks: Path | None = Field(default=None, description="Alert sink configuration YAML.")
     log_format: str = Field(default="auto", description="'json', 'console' or 'auto' (console on a TTY).")
     log_level: str = Field(default="INFO")
+    web_session_idle_minutes: int = Field(
+        default=30, ge=1, description="A web session ends after this many minutes without a request.")
+    web_session_max_hours: int = Field(
+        default=12, ge=1, description="A web session ends this many hours after log-in, active or not.")
+    web_login_attempts: int = Field(
+        default=5, ge=1, description="Failed log-ins per user name or address before the web app makes them wait.")
+    web_login_window_minutes: int = Field(
+        default=15, ge=1, description="The window of web_login_attempts, and how long the wait lasts.")
 
 
 def load_settings(**overrides: object) -> Settings:

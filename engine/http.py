@@ -7,6 +7,8 @@ POST /fhir          a Bundle: 200 with a batch-response Bundle, one entry (statu
 GET  /alerts        alerts as JSON (?open=1 for open ones only).
 POST /alerts/{id}/ack  {"by": ..., "note": ...}.
 GET  /health        liveness.
+
+The clinician web app (engine/web) adds its pages (/, /patients, /report, ...) with session log-in.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.routing import Route
 
 from adapters.base import Accepted, Rejected, Skipped
 from engine.logs import get_logger
+from engine.web import web_routes
 
 FHIR_JSON = "application/fhir+json"
 MAX_BODY = 32 * 1024 * 1024
@@ -155,6 +158,7 @@ def make_http_app(service: Any) -> Starlette:
             Route("/fhir/{resource_type}", post_resource, methods=["POST"]),
             Route("/alerts", list_alerts, methods=["GET"]),
             Route("/alerts/{alert_id}/ack", ack_alert, methods=["POST"]),
+            *web_routes(service),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

@@ -12,9 +12,18 @@ from engine.cli.base import app, app_of, console, projections_app
 @app.command()
 def verify(ctx: typer.Context) -> None:
     """Check the hash chain and re-derive everything; exit 1 on any difference."""
-    from engine.verification import verify_all
+    import getpass
 
-    ok = verify_all(app_of(ctx), console)
+    from rich.console import Console
+
+    from engine.verification import verify_all
+    from engine.web.audit_views import record_verify
+
+    application = app_of(ctx)
+    started = application.clock.now()
+    recording = Console(record=True, width=console.width)  # prints as before, and keeps the text for the record
+    ok = verify_all(application, recording)
+    record_verify(application, started=started, ok=ok, summary=recording.export_text(), by=f"cli:{getpass.getuser()}")
     raise typer.Exit(code=0 if ok else 1)
 
 

@@ -144,23 +144,12 @@ def report(
     Under the configured profile the stored (canonical) derivations are reported; under another profile the
     cohort is derived in memory by a separate rule engine (nothing is stored, nothing is delivered).
     """
-    from events import DerivedEvent
+    from engine.cohort_report import report_under
 
     application = app_of(ctx)
     events: list[Any] = [s.event for s in application.store.read_all()]
-    profile = application.profile
-    derivation_set = None
-    if profile_name is not None:
-        from engine.audit import what_if
-        from rules import load_profile
-
-        wanted = load_profile(profile_name)
-        if (wanted.name, wanted.version) != (profile.name, profile.version):
-            facts = [e for e in events if not isinstance(e, DerivedEvent)]
-            profile, derived = what_if(application, profile_name, facts)
-            events, derivation_set = [*facts, *derived], profile.name
-    rep = report_for(application, events, agent=agent, as_of=parse_ts(as_of), profile=profile,
-                  derivation_set=derivation_set)
+    rep, events, profile, derivation_set = report_under(application, events, agent=agent, as_of=parse_ts(as_of),
+                                                        profile_name=profile_name)
     _emitreport_for(application, rep, events, fmt, out, plots, profile=profile, derivation_set=derivation_set)
 
 

@@ -6,7 +6,7 @@ from engine.store.migrate import current_revision, upgrade
 
 def test_schema_is_at_head_and_upgrade_is_idempotent(db_url: str) -> None:
     store = EventStore.open(db_url)
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0070"
     upgrade(store.engine)
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0070"
     store.close()
