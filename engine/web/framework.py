@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.app import App
-from engine.audit import describe
 from engine.logs import get_logger
 from engine.web import access_log, formatting, sessions
 from engine.web.ratelimit import LoginThrottle
+from engine.web.wording import words
 from engine.web.roles import PERMISSIONS, Permission, allowed
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
                                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -133,7 +133,7 @@ class Web:
             "day": partial(formatting.local_date, tz=tz),
             "count": formatting.count,
             "days": formatting.days,
-            "describe": describe,
+            "describe": words,
         })
         self.templates.globals.update({"Permission": Permission, "PERMISSIONS": PERMISSIONS, "quote": quote})
 

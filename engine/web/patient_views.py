@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import asc, desc, select
 
 from engine.app import App
-from engine.audit import Explanation, describe, explain
+from engine.audit import Explanation, explain
 from engine.projections import update as update_projections
 from engine.projections.status import status_row
 from engine.reporting.facts import Facts, collect_facts
@@ -19,10 +19,10 @@ from engine.store.schema import patient_status
 from engine.store.timestamps import from_db
 from engine.web import formatting
 from engine.web.chart import Chart, CountIn, DoseIn, MarkIn, build_chart
+from engine.web.wording import words
 from events import (
     CANONICAL_SET,
     CLOCK_STREAM,
-    AlertRaised,
     DerivationRevised,
     DerivedEvent,
     DrugAdministered,
@@ -284,9 +284,7 @@ def _date_of(e: DerivedEvent) -> date | None:
 
 
 def _summary(e: DerivedEvent) -> str:
-    if isinstance(e, AlertRaised):
-        return f"[{e.severity}] {e.message}"
-    return describe(e)
+    return words(e)
 
 
 def _timeline(events: list[Event], tz: Any) -> list[TimelineRow]:
@@ -304,7 +302,7 @@ def _timeline(events: list[Event], tz: Any) -> list[TimelineRow]:
             seen_demographics[key] = len(rows)
         derived = isinstance(e, DerivedEvent)
         source = f"rule {e.rule_id}" if isinstance(e, DerivedEvent) else source_text(e)
-        rows.append(TimelineRow(e, describe(e), source, derived, str(e.event_id) in gone))
+        rows.append(TimelineRow(e, words(e), source, derived, str(e.event_id) in gone))
     for index, times in repeats.items():
         row = rows[index]
         rows[index] = TimelineRow(row.event, row.detail, row.source, row.derived, row.superseded, len(times),

@@ -63,9 +63,9 @@ def figures(report: Any) -> list[tuple[str, str]]:
         ("Non-responders", str(s.non_responders)),
         ("Still being assessed", str(s.pending)),
         ("Time to response, median", ttr_text),
-        ("Relapses", "; ".join(f"{r.patient} after {r.months_after_response:g} months" for r in s.relapses) or "none"),
+        ("Relapses", "; ".join(f"{r.patient} after {r.months_after_response:.1f} months" for r in s.relapses) or "none"),
         ("Re-exposures", "; ".join(f"{r.patient} → {r.outcome}" for r in s.reexposures) or "none"),
-        ("Ongoing remissions", "; ".join(f"{r.patient} {r.months:g} months" for r in s.ongoing_remissions) or "none"),
+        ("Ongoing remissions", "; ".join(f"{r.patient} {r.months:.1f} months" for r in s.ongoing_remissions) or "none"),
         ("Serious infections", str(s.serious_infections)),
     ]
 
