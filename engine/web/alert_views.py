@@ -170,8 +170,9 @@ def acknowledge_many(app: App, ids: list[str], by: str, note: str | None) -> lis
     """(alert id, patient, changed) for each id; an unknown id raises KeyError before anything is written."""
     update_projections(app.store, app.projections)
     with app.store.engine.connect() as conn:
-        known = dict(conn.execute(select(alerts.c.alert_event_id, alerts.c.patient)
-                                  .where(alerts.c.alert_event_id.in_(ids))).all())
+        rows = conn.execute(select(alerts.c.alert_event_id, alerts.c.patient)
+                            .where(alerts.c.alert_event_id.in_(ids))).all()
+    known = {str(r[0]): str(r[1]) for r in rows}
     missing = [i for i in ids if i not in known]
     if missing:
         raise KeyError(missing[0])

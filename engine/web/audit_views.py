@@ -7,6 +7,7 @@ so the page can say when the log was last checked and what was found.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -74,15 +75,15 @@ class KnownAt:
     events_now: int
     status_then: dict[str, Any]
     status_now: dict[str, Any]
-    decisions: list[tuple[DerivedEvent, str, bool]]
+    decisions: Sequence[tuple[DerivedEvent, str, bool]]
     """(derived event, what it says, superseded by then) as recorded up to the cut."""
-    later: list[tuple[Event, str]]
+    later: Sequence[tuple[Event, str]]
     """Events recorded after the cut whose valid time is before it: what was not yet known."""
 
 
 def known_at(app: App, mrn: str, cut: datetime) -> KnownAt | None:
     """Recorded-time replay of one patient: their stream as recorded up to `cut`, against today."""
-    now_events = [s.event for s in app.store.read_stream(mrn)]
+    now_events: list[Event] = [s.event for s in app.store.read_stream(mrn)]
     if not now_events:
         return None
     then = [e for e in now_events if e.recorded_at <= cut]

@@ -30,8 +30,8 @@ from engine.app import App
 from engine.logs import get_logger
 from engine.web import access_log, formatting, sessions
 from engine.web.ratelimit import LoginThrottle
-from engine.web.wording import words
 from engine.web.roles import PERMISSIONS, Permission, allowed
+from engine.web.wording import words
 
 HERE = Path(__file__).resolve().parent
 MAX_QUERY = 2000

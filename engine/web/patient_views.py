@@ -139,7 +139,7 @@ class PatientPage:
 
 def patient_events(app: App, mrn: str) -> tuple[list[Event], list[str]]:
     """The patient's stream and the streams merged into it (ADT A40)."""
-    own = [s.event for s in app.store.read_stream(mrn)]
+    own: list[Event] = [s.event for s in app.store.read_stream(mrn)]
     merged = [e.merged_stream for e in own if isinstance(e, PatientMerged)]
     for stream in merged:
         own += [s.event for s in app.store.read_stream(stream)]
@@ -208,9 +208,11 @@ def _doses(events: list[Event], facts: Facts, mrn: str, tz: Any) -> list[DoseIn]
             latest[e.administration_key] = e
     out = []
     for a in facts.administrations.get(mrn, []):
-        e = latest.get(a.key)
-        dose = f"{e.dose:g} {e.dose_unit or ''}".strip() if e is not None and e.dose is not None else "dose not given"
-        source = f" · source: {source_text(e)}" if e is not None else ""
+        given = latest.get(a.key)
+        dose = "dose not given"
+        if given is not None and given.dose is not None:
+            dose = f"{given.dose:g} {given.dose_unit or ''}".strip()
+        source = f" · source: {source_text(given)}" if given is not None else ""
         out.append(DoseIn(a.at, a.agent, f"{a.agent} {dose} · {formatting.local_time(a.at, tz)}{source}"))
     return out
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
-
 ADDRESS_FACTOR = 4
 
 

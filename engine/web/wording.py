@@ -26,7 +26,7 @@ from events import (
 )
 
 
-def words(e: Event) -> str:  # noqa: PLR0911 - one short sentence per event type reads best as a flat list
+def words(e: Event) -> str:
     if isinstance(e, PlateletCountRecorded):
         value = "no value" if e.value is None else count(e.value, e.censored)
         status = "" if e.status.value == "final" else f", {e.status.value}"

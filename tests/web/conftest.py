@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from web_support import WebServer, build_database, copy_db  # noqa: E402
+from web_support import WebServer, build_database, copy_db
 
 
 @pytest.fixture(scope="session")

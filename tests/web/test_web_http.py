@@ -53,7 +53,7 @@ def test_login_cookie_headers_and_logout(server: WebServer) -> None:
     with client(server) as c:
         r = login(c, "weber")
         assert r.status_code == 303 and r.headers["location"] == "/"
-        cookie = [h for h in r.headers.get_list("set-cookie") if h.startswith("itpwatch_session=")][0]
+        cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("itpwatch_session="))
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie  # plain HTTP here
         page = c.get("/")
         assert page.status_code == 200
