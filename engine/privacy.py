@@ -26,20 +26,29 @@ def redact(raw: bytes) -> bytes:
 
 
 def _redact_hl7(raw: bytes) -> bytes:
+    return _rewrite_hl7(raw, {b"PID": _PID_FIELDS}, b"REDACTED", drop=_DROP_SEGMENTS)
+
+
+def _rewrite_hl7(raw: bytes, fields: dict[bytes, tuple[int, ...]], value: bytes,
+                 drop: tuple[bytes, ...] = (), newline: bytes | None = None) -> bytes:
+    """Replace the non-empty fields of the named segments by `value`; a dropped segment keeps only its name."""
     start = raw.find(b"MSH")
     sep = raw[start + 3 : start + 4] if start >= 0 and len(raw) > start + 3 else b"|"
     out: list[bytes] = []
     for segment in re.split(rb"(\r\n|\r|\n)", raw):
-        name = segment.lstrip(b"\xef\xbb\xbf")[:3]
-        if name in _DROP_SEGMENTS:
-            out.append(name + sep + b"REDACTED")
+        if newline is not None and segment in (b"\r\n", b"\r", b"\n"):
+            out.append(newline)
             continue
-        if name == b"PID":
-            fields = segment.split(sep)
-            for i in _PID_FIELDS:
-                if i < len(fields) and fields[i]:
-                    fields[i] = b"REDACTED"
-            segment = sep.join(fields)
+        name = segment.lstrip(b"\xef\xbb\xbf")[:3]
+        if name in drop:
+            out.append(name + sep + value)
+            continue
+        if name in fields:
+            parts = segment.split(sep)
+            for i in fields[name]:
+                if i < len(parts) and parts[i]:
+                    parts[i] = value
+            segment = sep.join(parts)
         out.append(segment)
     return b"".join(out)
 
@@ -94,20 +103,7 @@ def mask_identifiers(raw: bytes) -> str:
 
 
 def _mask_hl7(raw: bytes) -> bytes:
-    start = raw.find(b"MSH")
-    sep = raw[start + 3 : start + 4] if start >= 0 and len(raw) > start + 3 else b"|"
-    out: list[bytes] = []
-    for segment in re.split(rb"(\r\n|\r|\n)", raw):
-        name = segment.lstrip(b"\xef\xbb\xbf")[:3]
-        fields = _MASK_FIELDS.get(name)
-        if fields:
-            parts = segment.split(sep)
-            for i in fields:
-                if i < len(parts) and parts[i]:
-                    parts[i] = MASK.encode()
-            segment = sep.join(parts)
-        out.append(b"\n" if segment in (b"\r\n", b"\r", b"\n") else segment)
-    return b"".join(out)
+    return _rewrite_hl7(raw, _MASK_FIELDS, MASK.encode(), newline=b"\n")
 
 
 def _mask_fhir(node: Any, key: str = "") -> Any:

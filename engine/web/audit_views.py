@@ -16,10 +16,10 @@ from rich.console import Console
 from sqlalchemy import insert, select
 
 from engine.app import App
-from engine.audit import describe
 from engine.projections.status import status_row
 from engine.store.schema import verify_runs
 from engine.store.timestamps import from_db, to_db
+from engine.web.wording import words
 from events import CANONICAL_SET, DerivationRevised, DerivedEvent, Event
 
 
@@ -88,9 +88,9 @@ def known_at(app: App, mrn: str, cut: datetime) -> KnownAt | None:
         return None
     then = [e for e in now_events if e.recorded_at <= cut]
     gone = {i for e in then if isinstance(e, DerivationRevised) for i in e.supersedes}
-    decisions = [(e, describe(e), str(e.event_id) in gone) for e in then
+    decisions = [(e, words(e), str(e.event_id) in gone) for e in sorted(then, key=lambda e: e.occurred_at)
                  if isinstance(e, DerivedEvent) and not isinstance(e, DerivationRevised)
                  and e.derivation_set == CANONICAL_SET]
-    later = [(e, describe(e)) for e in now_events if e.recorded_at > cut and e.occurred_at <= cut]
+    later = [(e, words(e)) for e in now_events if e.recorded_at > cut and e.occurred_at <= cut]
     return KnownAt(mrn, cut, len(then), len(now_events), status_row(mrn, then), status_row(mrn, now_events),
                    decisions, later)
