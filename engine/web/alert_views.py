@@ -23,7 +23,8 @@ from engine.store.timestamps import from_db
 from events import COUNTING_STATUSES, AlertRaised, Event, PlateletCountRecorded, ResultRetracted, event_from_json
 
 SEVERITY_ORDER = {"critical": 0, "urgent": 1, "warning": 2, "advisory": 3, "info": 4}
-STATES = ("open", "acknowledged", "withdrawn")
+STATES = ("open", "acknowledged", "resolved", "superseded", "withdrawn")
+"""Today's read model has open, acknowledged and withdrawn; resolved and superseded come with issue 10."""
 MAX_ROWS = 500
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import OperationalError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -39,6 +40,8 @@ MAX_QUERY = 2000
 MAX_FORM = 64 * 1024
 """Largest form body accepted; larger ones get 413."""
 LOGIN_CSRF_COOKIE = "itpwatch_login_csrf"
+RETRY_DELAYS = (0.1, 0.3, 1.0)
+"""Waits before running a page again after a database lock conflict."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -196,12 +199,17 @@ class Web:
                     refused = await self._check_post(ctx)
                     if refused is not None:
                         return refused
-                response = await handler(ctx)
+                response = await self._with_retry(handler, ctx)
                 for key, value in ctx.extra_headers.items():
                     response.headers[key] = value
                 return response
             except PageError as exc:
                 return self.error_page(request, exc.status, exc.title, exc.message, session)
+            except OperationalError as exc:
+                log.warning("web page: database busy", path=request.url.path, exc_type=type(exc).__name__)
+                return self.error_page(request, 503, "The database is busy",
+                                       "itpwatch is storing a large batch of messages. Nothing was changed; try "
+                                       "again in a moment.", session, headers={"Retry-After": "5"})
             except Exception as exc:  # a page, never a traceback; the log says what failed, without data
                 log.error("web page failed", path=request.url.path, exc_type=type(exc).__name__)
                 return self.error_page(request, 500, "Something went wrong",
@@ -211,6 +219,20 @@ class Web:
                 log.debug("web page", path=request.url.path, ms=round((time.perf_counter() - started) * 1000, 1))
 
         return endpoint
+
+    async def _with_retry(self, handler: Handler, ctx: Ctx) -> Response:
+        """Run the handler, again when SQLite reported a lock conflict with another writer of the process
+        (the alert dispatcher, a bulk import): such a conflict rolled the whole transaction back, so a
+        second run repeats nothing. Handlers write at most one thing before their access-log row."""
+        for delay in RETRY_DELAYS:
+            try:
+                return await handler(ctx)
+            except OperationalError as exc:
+                if not _is_lock_conflict(exc):
+                    raise
+                log.info("web page: lock conflict, running it again", path=ctx.request.url.path)
+                await asyncio.sleep(delay)
+        return await handler(ctx)
 
     def _to_login(self, request: Request, refusal: sessions.Refusal) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -240,6 +262,11 @@ class Web:
                                    "The form was missing its security token or it was out of date. Reload the page "
                                    "and submit it again.", ctx.session)
         return None
+
+
+def _is_lock_conflict(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text
 
 
 def same_origin(request: Request) -> bool:

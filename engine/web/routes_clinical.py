@@ -17,7 +17,7 @@ async def worklist(ctx: Ctx) -> Response:
     kind = ctx.param("kind", max_len=80)
     patient = ctx.param("patient", max_len=MRN_MAX)
     if state not in (*alert_views.STATES, "all"):
-        raise PageError(400, "Unknown state", "The state filter is open, acknowledged, withdrawn or all.")
+        raise PageError(400, "Unknown state", f"The state filter is one of {', '.join(alert_views.STATES)} or all.")
     found = await ctx.write(partial(alert_views.worklist, ctx.web.app, state=state, kind=kind, patient=patient))
     done = ctx.param("done", max_len=10)
     return ctx.render("worklist.html", wl=found, state=state, kind=kind, patient=patient,

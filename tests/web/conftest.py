@@ -22,4 +22,4 @@ def web_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def web_server(web_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     server = WebServer(copy_db(web_db, tmp_path_factory.mktemp("webserve"))).start()
     yield server
-    server.stop()
+    server.stop(log_name="server-browser")

@@ -17,7 +17,7 @@ def server(web_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     srv = WebServer(copy_db(web_db, tmp_path_factory.mktemp("webhttp")),
                     extra_env={"ITPWATCH_WEB_LOGIN_ATTEMPTS": "3"}).start()
     yield srv
-    srv.stop()
+    srv.stop(log_name="server-http")
 
 
 def client(server: WebServer) -> httpx.Client:

@@ -94,7 +94,11 @@ class WebServer:
         for line in stream:  # type: ignore[attr-defined]
             self.stderr_lines.append(line)
 
-    def stop(self) -> None:
+    def stop(self, log_name: str | None = None) -> None:
+        """Stop the server; its log lines go to test-output/web/<log_name>.log for a failing test."""
+        if log_name is not None:
+            OUTPUT.mkdir(parents=True, exist_ok=True)
+            (OUTPUT / f"{log_name}.log").write_text("".join(self.stderr_lines), encoding="utf-8")
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
