@@ -35,6 +35,8 @@ def count(value: float | None, censored: str | None = None) -> str:
 def days(n: int | None) -> str:
     if n is None:
         return "–"
+    if n >= 60:
+        return f"{n} days ({n / 30.44:.1f} months)"
     if n >= 14 and n % 7 == 0:
         return f"{n} days ({n // 7} weeks)"
     return f"{n} day" if n == 1 else f"{n} days"

@@ -40,6 +40,7 @@ class ReportRun:
     profile: Any
     derivation_set: str | None
     plots: dict[str, bytes] | None = None
+    facts: Any = None
 
 
 @dataclass(frozen=True)
@@ -89,20 +90,33 @@ class ReportCache:
         return Comparison(a, b, lines)
 
     def plot(self, app: App, run: ReportRun, name: str) -> bytes | None:
-        """One plot of the run as PNG; all of its figures are drawn on the first request."""
+        """One plot of the run as PNG, drawn on its first request (the per-patient plots load lazily)."""
+        from engine.reporting.facts import collect_facts
+        from engine.reporting.plots import km_figure, platelet_figure, swimmer_figure
+
         with self._plot_lock:  # matplotlib is not safe to drive from two threads at once
             if run.plots is None:
-                from engine.reporting.plots import build_figures
-
-                plots: dict[str, bytes] = {}
-                for stem, fig in build_figures(run.report, run.events, tz=app.settings.timezone,
-                                               derivation_set=run.derivation_set or CANONICAL_SET,
-                                               rules_profile=run.profile):
-                    buf = io.BytesIO()
-                    fig.savefig(buf, format="png", dpi=96)
-                    plots[stem] = buf.getvalue()
-                run.plots = plots
-        return run.plots.get(name)
+                run.plots = {}
+            if name in run.plots:
+                return run.plots[name]
+            if run.facts is None:
+                run.facts = collect_facts(run.events, agent=run.report.agent, profile=run.report.profile,
+                                          as_of=run.report.as_of, tz=app.settings.timezone,
+                                          derivation_set=run.derivation_set or CANONICAL_SET,
+                                          rules_profile=run.profile)
+            rows = {plot_name(row.patient): row for row in run.report.patients}
+            if name == "swimmer":
+                fig = swimmer_figure(run.report, run.facts)
+            elif name == "km_response_duration":
+                fig = km_figure(run.report)
+            elif name in rows:
+                fig = platelet_figure(run.report, run.facts, rows[name])
+            else:
+                return None
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=96)
+            run.plots[name] = buf.getvalue()
+            return run.plots[name]
 
 
 def plot_name(patient: str) -> str:

@@ -12,6 +12,7 @@ from events import (
     BleedingReported,
     CompleteResponseAchieved,
     CompleteResponseLost,
+    DerivationRevised,
     DrugAdministered,
     EpisodeStarted,
     Event,
@@ -68,6 +69,9 @@ def words(e: Event) -> str:
         return f"assessed {e.assessed_on.isoformat()}"
     if isinstance(e, AlertRaised):
         return f"[{e.severity}] {e.message}"
+    if isinstance(e, DerivationRevised):
+        n = len(e.supersedes)
+        return f"{n} earlier decision{'s' if n != 1 else ''} no longer hold{'s' if n == 1 else ''}: {e.reason}"
     if isinstance(e, AlertAcknowledged):
         return f"alert acknowledged by {e.by}" + (f": {e.note}" if e.note else "")
     if isinstance(e, AdverseEventReported):
