@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from adapters.base import InboundMessage, Rejected
 from adapters.csv_enrollment import read_enrollment_csv
 from adapters.detect import detect
+from adapters.fhir.context import PatientLookup
 from adapters.fhir.read import read_fhir
 from adapters.hl7v2.parse import parse_hl7_message
 from adapters.hl7v2.split import split_messages
@@ -85,8 +86,12 @@ def read_bytes(
     tz: tzinfo | str | None = None,
     fhir_feed: str = "fhir-file",
     hl7_feed: str = "hl7-file",
+    known_patients: PatientLookup | None = None,
 ) -> list[InboundMessage]:
-    """Detect HL7 v2, FHIR JSON or enrolment CSV and return every message in `data` with its Outcome."""
+    """Detect HL7 v2, FHIR JSON or enrolment CSV and return every message in `data` with its Outcome.
+
+    known_patients: (FHIR source system, Patient id) -> stream, for FHIR references to Patients stored earlier.
+    """
     mapping = mapping or SiteMapping.default()
     zone = _zone(tz, mapping)
     try:
@@ -94,7 +99,8 @@ def read_bytes(
         if kind == "hl7":
             return read_hl7(data, origin=origin, received_at=received_at, mapping=mapping, tz=zone, feed=hl7_feed)
         if kind == "fhir":
-            return read_fhir(data, origin=origin, received_at=received_at, mapping=mapping, tz=zone, feed=fhir_feed)
+            return read_fhir(data, origin=origin, received_at=received_at, mapping=mapping, tz=zone, feed=fhir_feed,
+                             known_patients=known_patients)
         if kind == "csv":
             return read_enrollment_csv(data, origin=origin, received_at=received_at, mapping=mapping, tz=zone)
     except Exception as exc:  # a reader bug must not escape: the whole body becomes one dead letter

@@ -21,6 +21,22 @@ class Settings(BaseSettings):
     bind_host: str = Field(default="127.0.0.1", description="Address the MLLP and HTTP listeners bind to.")
     http_token: str | None = Field(default=None, description="Bearer token required by the HTTP endpoints.")
     sinks: Path | None = Field(default=None, description="Alert sink configuration YAML.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="The URL clinicians and the EHR reach this server at (e.g. https://itpwatch.ukx.example): "
+                    "base of CDS card links to /patients/{mrn}, of FHIR Location headers, and the audience "
+                    "CDS Hooks JWTs must name. Unset: links are left out and the request's own URL is used.",
+    )
+    cds_clients: Path | None = Field(
+        default=None,
+        description="YAML of the EHRs trusted to call the CDS Hooks service: iss, and their public keys "
+                    "(jwks inline or jwks_file) or allowed jku URLs. Unset: every CDS service call is refused.",
+    )
+    cds_cors_origins: list[str] = Field(
+        default=["*"],
+        description="Origins a browser-based CDS client may call /cds-services from (CORS); '*' for any. "
+                    "Calls still need a valid JWT.",
+    )
     log_format: str = Field(default="auto", description="'json', 'console' or 'auto' (console on a TTY).")
     log_level: str = Field(default="INFO")
     web_session_idle_minutes: int = Field(

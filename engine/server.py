@@ -18,13 +18,12 @@ import contextlib
 import json
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from adapters.base import AckCode
+from engine.api.patients import PatientIndex
 from engine.app import App
 from engine.ingest import Ingestor, MessageResult
 from engine.logs import get_logger
@@ -52,7 +51,8 @@ class Service:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itpwatch-writer")
         self.stopping = False
         self.in_flight = 0
-        self.patients = PatientIndex(app)
+        self.patients = PatientIndex(app.store)
+        """FHIR Patient ids -> MRN, for references over HTTP and CDS Hooks (engine/api/patients.py)."""
         self.alerts_queued = asyncio.Event()
         """Set after a commit that queued alert notices: wakes the dispatcher."""
         self._frames: asyncio.Queue[tuple[bytes, str, asyncio.Future[bytes]]] | None = None
@@ -188,116 +188,8 @@ class Service:
                                message_key=key, recorded_at=self.app.clock.now())
         return build_ack(message.raw, "AE", at=self.app.clock.now(), error=rejection)
 
-    # -- FHIR over HTTP ----------------------------------------------------------------------------
-    def store_fhir(self, body: bytes) -> list[tuple[Any, MessageResult]]:
-        from adapters.reader import read_bytes
-
-        body = self.patients.resolve_references(body)
-        messages = read_bytes(body, origin="http", received_at=self.app.clock.now(), mapping=self.app.mapping,
-                              tz=self.app.tzinfo, fhir_feed="fhir-http")
-        out = []
-        for message in messages:
-            result = self.ingestor.ingest_one(message)
-            self.patients.learn(message)
-            out.append((message, result))
-        return out
-
     def close(self) -> None:
         self.executor.shutdown(wait=True)
-
-
-class PatientIndex:
-    """FHIR Patient ids this store has seen -> the patient's stream (its MRN).
-
-    The FHIR adapter resolves `subject: {reference: "Patient/123"}` only within the posted body. Over HTTP a
-    client posts the Patient once and then observations that point at it by id only; without this index
-    those would land in a stream `Patient/123`, apart from the same patient's MRN stream. The index is read
-    from the stored PatientDemographics events (whose source message id is `Patient/{id}`), so it survives
-    restarts, and grows with every Patient stored. Used on the storage thread only.
-    """
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self._streams: dict[str, str] | None = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> dict[str, str]:
-        if self._streams is None:
-            from sqlalchemy import select
-
-            from engine.store.schema import events
-
-            streams: dict[str, str] = {}
-            query = select(events.c.stream, events.c.payload).where(events.c.type == "PatientDemographics")
-            with self.app.store.engine.connect() as conn:
-                for stream, payload in conn.execute(query):
-                    self._note(streams, stream, json.loads(payload).get("source") or {})
-            self._streams = streams
-        return self._streams
-
-    @staticmethod
-    def _note(streams: dict[str, str], stream: str, source: dict[str, Any]) -> None:
-        message_id = source.get("message_id")
-        if (str(source.get("feed", "")).startswith("fhir") and isinstance(message_id, str)
-                and message_id.startswith("Patient/") and not stream.startswith("Patient/")):
-            streams[message_id] = stream
-
-    def learn(self, message: Any) -> None:
-        from adapters.base import Accepted
-
-        if not isinstance(message.outcome, Accepted) or self._streams is None:
-            return
-        for event in message.outcome.events:
-            if event.type == "PatientDemographics":
-                self._note(self._streams, event.stream, event.source.model_dump())
-
-    def resolve_references(self, body: bytes) -> bytes:
-        """The body with `subject.identifier` added where the subject is a known Patient only by id."""
-        try:
-            doc = json.loads(body.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError):
-            return body
-        if not isinstance(doc, dict):
-            return body
-        local: set[str] = set()  # patients the body itself carries: the adapter resolves those
-        if doc.get("resourceType") == "Bundle" and isinstance(doc.get("entry"), list):
-            entries = [e for e in doc["entry"] if isinstance(e, dict)]
-            resources = [e["resource"] for e in entries if isinstance(e.get("resource"), dict)]
-            local = {_relative(e["fullUrl"]) for e in entries if isinstance(e.get("fullUrl"), str)}
-        else:
-            resources = [doc]
-        local |= {f"{r.get('resourceType')}/{r.get('id')}" for r in resources if isinstance(r.get("id"), str)}
-        changed = False
-        for resource in resources:
-            for subject in _subjects(resource):
-                ref = subject.get("reference")
-                if not isinstance(ref, str) or isinstance(subject.get("identifier"), dict):
-                    continue
-                rel = _relative(ref)
-                if not rel.startswith("Patient/") or rel in local:
-                    continue
-                stream = self._load().get(rel)
-                if stream is not None:
-                    subject["identifier"] = {"value": stream}
-                    changed = True
-        if not changed:
-            return body
-        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
-
-
-def _subjects(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for key in ("subject", "patient"):
-        value = resource.get(key)
-        if isinstance(value, dict):
-            yield value
-
-
-def _relative(reference: str) -> str:
-    """'https://x/fhir/Patient/1' and 'https://x/fhir/Patient/1/_history/2' -> 'Patient/1'."""
-    parts = reference.rstrip("/").split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    return "/".join(parts[-2:]) if len(parts) >= 2 else reference
 
 
 class MllpConnections:

@@ -61,6 +61,22 @@ class PatientMerged(Event):
     merged_stream: str
 
 
+class FhirPatientLinked(Event):
+    """A FHIR Patient id of one source system names this stream's patient (ids only, never names).
+
+    How a later FHIR reference `Patient/{id}` and a CDS Hooks `context.patientId` find the MRN. Not a
+    clinical fact: it never reaches the rules and never moves a patient's clock.
+    """
+
+    CLINICAL: ClassVar[bool] = False
+
+    type: Literal["FhirPatientLinked"] = "FhirPatientLinked"
+    source_system: str
+    """meta.source of the Patient without its fragment, else "fhir"."""
+    patient_id: str
+    """The Patient's logical id in that system."""
+
+
 class PlateletCountRecorded(Event):
     """One platelet result version; a corrected or amended version replaces earlier ones of the same key."""
 
@@ -90,6 +106,8 @@ class ResultRetracted(Event):
     type: Literal["ResultRetracted"] = "ResultRetracted"
     result_key: str
     reason: str = "entered-in-error"
+    reported_at: AwareDatetime | None = None
+    """Version time of the retraction (FHIR meta.lastUpdated): it competes with the result's versions."""
 
 
 class DrugAdministered(Event):
@@ -105,12 +123,16 @@ class DrugAdministered(Event):
     completion: CompletionStatus = CompletionStatus.COMPLETE
     administration_key: str
     """Natural key matching later actions on the same administration (RXA-21 D, FHIR entered-in-error)."""
+    reported_at: AwareDatetime | None = None
+    """Version time (FHIR meta.lastUpdated): the latest version of an administration_key wins."""
 
 
 class AdministrationRetracted(Event):
     type: Literal["AdministrationRetracted"] = "AdministrationRetracted"
     administration_key: str
     reason: str = "entered-in-error"
+    reported_at: AwareDatetime | None = None
+    """Version time of the retraction (FHIR meta.lastUpdated): it competes with the administration's versions."""
 
 
 class AdverseEventReported(Event):

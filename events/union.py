@@ -14,6 +14,7 @@ from events.clinical import (
     BodyWeightRecorded,
     ClockAdvanced,
     DrugAdministered,
+    FhirPatientLinked,
     PatientDemographics,
     PatientEnrolled,
     PatientMerged,
@@ -38,6 +39,7 @@ AnyEvent = Annotated[
     PatientEnrolled
     | PatientDemographics
     | PatientMerged
+    | FhirPatientLinked
     | PlateletCountRecorded
     | ResultRetracted
     | DrugAdministered
@@ -65,7 +67,7 @@ EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.model_fields["type"].default: cls
     for cls in (
-        PatientEnrolled, PatientDemographics, PatientMerged, PlateletCountRecorded, ResultRetracted,
+        PatientEnrolled, PatientDemographics, PatientMerged, FhirPatientLinked, PlateletCountRecorded, ResultRetracted,
         DrugAdministered, AdministrationRetracted, AdverseEventReported, BleedingReported,
         BodyWeightRecorded, ClockAdvanced, AlertAcknowledged, EpisodeStarted, ResponseAchieved,
         CompleteResponseAchieved, CompleteResponseLost, ResponseLost, ReExposureStarted,

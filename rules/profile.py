@@ -180,6 +180,13 @@ class Infection(_Strict):
     min_grade: int = 3
 
 
+class FollowUp(_Strict):
+    """How cohort reports judge follow-up at the data cut (read by engine/reporting, never by the rules)."""
+
+    ongoing_window_days: int = Field(ge=1)
+    """A response without relapse is ongoing only with an eligible count this many days before the cut."""
+
+
 class Profile(_Strict):
     """A validated rule profile. `version` and `source` are filled by the loader."""
 
@@ -200,6 +207,7 @@ class Profile(_Strict):
     rescue: list[RescueDef]
     premedication: Premedication
     infection: Infection
+    follow_up: FollowUp
     alerts: list[AlertDef]
     rules: list[RuleDef] = Field(min_length=1)
     version: str = ""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -150,27 +150,31 @@ def resolve(events: Sequence[Event], profile: Profile) -> dict[UUID, Annotation]
     """Annotate every event of a sorted event list from the whole list."""
     tz = profile.tz
     out: dict[UUID, Annotation] = {}
-    retracted_results = {e.result_key for e in events if isinstance(e, ResultRetracted)}
-    retracted_admins = {e.administration_key for e in events if isinstance(e, AdministrationRetracted)}
-
-    # Latest version of each result by reported_at, then by position; preliminary/other never replace.
-    winners: dict[str, tuple[tuple[datetime, int], PlateletCountRecorded]] = {}
-    admin_winner: dict[str, DrugAdministered] = {}
+    # Latest version of each result / administration by version time (reported_at), then by position (a
+    # content order); preliminary/other never replace. A retraction is a version too: with a version time
+    # (FHIR) it competes, without one (HL7 D/W, RXA-21 D) it retracts whatever else there is.
+    last = datetime.max.replace(tzinfo=UTC)
+    winners: dict[str, tuple[tuple[datetime, int], Event]] = {}
+    admin_winner: dict[str, tuple[tuple[datetime, int], Event]] = {}
     weights: list[tuple[date, float]] = []
     for pos, e in enumerate(events):
-        if isinstance(e, PlateletCountRecorded):
-            if e.status in (ResultStatus.PRELIMINARY, ResultStatus.OTHER):
+        if isinstance(e, PlateletCountRecorded | ResultRetracted):
+            if isinstance(e, PlateletCountRecorded) and e.status in (ResultStatus.PRELIMINARY, ResultStatus.OTHER):
                 continue
-            k = (e.reported_at or e.occurred_at, pos)
+            at = e.reported_at or (e.occurred_at if isinstance(e, PlateletCountRecorded) else last)
             cur = winners.get(e.result_key)
-            if cur is None or k > cur[0]:
-                winners[e.result_key] = (k, e)
-        elif isinstance(e, DrugAdministered):
-            admin_winner[e.administration_key] = e  # last in valid-time order wins
+            if cur is None or (at, pos) > cur[0]:
+                winners[e.result_key] = ((at, pos), e)
+        elif isinstance(e, DrugAdministered | AdministrationRetracted):
+            first = datetime.min.replace(tzinfo=UTC)
+            at = e.reported_at or (first if isinstance(e, DrugAdministered) else last)
+            cur_admin = admin_winner.get(e.administration_key)
+            if cur_admin is None or (at, pos) > cur_admin[0]:  # without version times: last in valid-time order
+                admin_winner[e.administration_key] = ((at, pos), e)
         elif isinstance(e, BodyWeightRecorded):
             weights.append((local_date(e.occurred_at, tz), e.kg))
 
-    admins = [a for key, a in admin_winner.items() if key not in retracted_admins and a.completion in GIVEN_STATUSES]
+    admins = [a for _, a in admin_winner.values() if isinstance(a, DrugAdministered) and a.completion in GIVEN_STATUSES]
     admins.sort(key=sort_key)
     admin_ids = {a.event_id for a in admins}
 
@@ -217,10 +221,10 @@ def resolve(events: Sequence[Event], profile: Profile) -> dict[UUID, Annotation]
 
     accepted_status = set(profile.counts.accepted_statuses)
     accepted_codes = set(profile.counts.accepted_codes)
-    winner_ids = {e.event_id for _, e in winners.values()}
+    winner_ids = {e.event_id for _, e in winners.values() if isinstance(e, PlateletCountRecorded)}
     for e in events:
         if isinstance(e, PlateletCountRecorded):
-            is_winner = e.event_id in winner_ids and e.result_key not in retracted_results
+            is_winner = e.event_id in winner_ids
             counting = is_winner and e.status in accepted_status and e.code in accepted_codes and e.value is not None
             d = local_date(e.occurred_at, tz)
             in_window = any(r <= d <= r + timedelta(days=window) for r in rescue_dates)

@@ -15,7 +15,7 @@ ALLOWED = {
     "engine": {"events", "rules", "adapters"},
 }
 ENGINE_MAY_USE_FROM_ADAPTERS = {"adapters.base", "adapters.reader", "adapters.hl7v2.ack", "adapters.mllp",
-                                "adapters.mapping"}
+                                "adapters.mapping", "adapters.fhir"}
 
 
 def imports_of(path: Path) -> set[str]:

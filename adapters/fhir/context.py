@@ -2,17 +2,22 @@
 
 Resources in a Bundle point at each other (Observation.subject -> Patient, MedicationAdministration ->
 Medication, DiagnosticReport.result -> Observation). Those references are resolved within the same
-Bundle only, by fullUrl or by `Type/id`; the adapter never fetches from a server.
+Bundle, by fullUrl or by `Type/id`, and for patients through a lookup the engine may pass (Patients it
+stored earlier); the adapter never fetches from a server.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from adapters.identity import V2_0203, PatientIdentifier, fhir_patient_key, stream_key
 from adapters.mapping import SiteMapping
+
+PatientLookup = Callable[[str, str], str | None]
+"""(source system, Patient logical id) -> the patient's stream, for Patients stored earlier."""
 
 
 class FhirReject(Exception):
@@ -30,6 +35,7 @@ class BundleIndex:
     """Resources of one Bundle by every name a reference may use."""
 
     bundle_id: str | None = None
+    known_patients: PatientLookup | None = None
     by_ref: dict[str, dict[str, Any]] = field(default_factory=dict)
     reports_by_result: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -115,12 +121,14 @@ def patient_key_of(patient: dict[str, Any], mapping: SiteMapping) -> str | None:
     return key
 
 
-def subject_key(subject: dict[str, Any] | None, index: BundleIndex, mapping: SiteMapping, path: str) -> str:
+def subject_key(subject: dict[str, Any] | None, index: BundleIndex, mapping: SiteMapping, path: str,
+                source: str = "fhir") -> str:
     """The stream of a resource's subject/patient reference.
 
     Resolution order: the referenced Patient inside the Bundle (its MRN); a logical reference
-    (`subject.identifier`); else the literal `Patient/{id}` (a server id: kept apart from MRNs, so
-    that nothing is merged by accident).
+    (`subject.identifier`); a Patient of the same source system stored earlier (index.known_patients);
+    else the literal `Patient/{id}` (a server id: kept apart from MRNs, so that nothing is merged by
+    accident).
     """
     if not subject:
         raise FhirReject("no patient reference", path, "101")
@@ -136,7 +144,8 @@ def subject_key(subject: dict[str, Any] | None, index: BundleIndex, mapping: Sit
     if isinstance(ref, str):
         rel = _relative(ref)
         if rel.startswith("Patient/"):
-            return rel
+            known = index.known_patients(source, rel[len("Patient/"):]) if index.known_patients else None
+            return known or rel
     raise FhirReject(f"patient reference {ref!r} cannot be resolved", path, "204")
 
 

@@ -3,6 +3,9 @@
 Each Bundle entry is its own message so that one bad entry is dead-lettered alone (its raw bytes are the
 entry's JSON). The Bundle envelope itself (type, entry wrappers, fullUrls) is validated with the R4B
 Bundle model with the resources taken out; if that fails the whole body is one Rejected message.
+
+A message is keyed by the resource's source system, type, id and version (adapters/fhir/versions.py),
+never by the Bundle: an old version re-sent in a new Bundle is a duplicate, a new version is new.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from adapters.base import InboundMessage, Outcome, Rejected, Skipped
-from adapters.fhir.context import BundleIndex, FhirReject
+from adapters.fhir.context import BundleIndex, FhirReject, PatientLookup
 from adapters.fhir.resources import ResourceCtx, convert
+from adapters.fhir.versions import DEFAULT_SOURCE, version_of
 from adapters.mapping import SiteMapping
 from events import Source
 
@@ -44,8 +48,13 @@ def read_fhir(
     mapping: SiteMapping,
     tz: tzinfo,
     feed: str = "fhir-file",
+    known_patients: PatientLookup | None = None,
 ) -> list[InboundMessage]:
-    """Every resource in a FHIR JSON body as an InboundMessage; never raises for bad content."""
+    """Every resource in a FHIR JSON body as an InboundMessage; never raises for bad content.
+
+    known_patients resolves `Patient/{id}` references the body itself does not carry (a Patient stored
+    earlier) to the patient's stream.
+    """
     if data.startswith(BOM):
         data = data[len(BOM) :]
     try:
@@ -65,10 +74,10 @@ def read_fhir(
             )
         ]
     if doc["resourceType"] != "Bundle":
-        index = BundleIndex()
+        index = BundleIndex(known_patients=known_patients)
         index.add(None, doc)
-        return [_entry(data, doc, None, index, "fhir", feed, origin, received_at, mapping, tz)]
-    return _bundle(data, doc, feed, origin, received_at, mapping, tz)
+        return [_entry(data, doc, None, index, feed, origin, received_at, mapping, tz)]
+    return _bundle(data, doc, feed, origin, received_at, mapping, tz, known_patients)
 
 
 def _bundle(
@@ -79,6 +88,7 @@ def _bundle(
     received_at: datetime,
     mapping: SiteMapping,
     tz: tzinfo,
+    known_patients: PatientLookup | None,
 ) -> list[InboundMessage]:
     entries = doc.get("entry") or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -101,8 +111,7 @@ def _bundle(
             )
         ]
     bundle_id = doc.get("id") if isinstance(doc.get("id"), str) else None
-    sender = bundle_id or "fhir"
-    index = BundleIndex(bundle_id=bundle_id)
+    index = BundleIndex(bundle_id=bundle_id, known_patients=known_patients)
     for entry in entries:
         resource = entry.get("resource")
         if isinstance(resource, dict):
@@ -121,8 +130,8 @@ def _bundle(
                         raw=raw,
                         feed=feed,
                         origin=origin,
-                        sender=sender,
-                        message_id=_message_id({}, raw),
+                        sender=DEFAULT_SOURCE,
+                        message_id=_message_id(raw),
                         outcome=skip,
                     )
                 )
@@ -146,7 +155,6 @@ def _bundle(
                 resource,
                 full_url if isinstance(full_url, str) else None,
                 index,
-                sender,
                 feed,
                 origin,
                 received_at,
@@ -157,11 +165,9 @@ def _bundle(
     return out
 
 
-def _message_id(resource: dict[str, Any], raw: bytes) -> str:
-    rid = resource.get("id")
-    if isinstance(rid, str) and rid:
-        return f"{resource.get('resourceType')}/{rid}"
-    return f"{resource.get('resourceType') or 'entry'}/sha256:{hashlib.sha256(raw).hexdigest()[:32]}"
+def _message_id(raw: bytes) -> str:
+    """An entry without a resource: keyed by its bytes."""
+    return f"entry/sha256:{hashlib.sha256(raw).hexdigest()[:32]}"
 
 
 def _entry(
@@ -169,18 +175,19 @@ def _entry(
     resource: dict[str, Any],
     full_url: str | None,
     index: BundleIndex,
-    sender: str,
     feed: str,
     origin: str,
     received_at: datetime,
     mapping: SiteMapping,
     tz: tzinfo,
 ) -> InboundMessage:
-    message_id = _message_id(resource, raw)
+    version = version_of(resource, tz)
+    sender, message_id = version.source, version.message_id
     ctx = ResourceCtx(
         resource=resource,
         full_url=full_url,
         index=index,
+        version=version,
         source=Source(feed=feed, sender=sender, message_id=message_id),
         mapping=mapping,
         tz=tz,

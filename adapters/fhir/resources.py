@@ -2,7 +2,9 @@
 
 Resources are validated with `fhir.resources.R4B` (R4-compatible; the package root is R5 and rejects R4
 content). The library does not enforce code bindings, so every status and severity code is checked
-here against the R4 value set: an unknown code rejects the resource with its FHIR path.
+here against the R4 value set: an unknown code rejects the resource with its FHIR path. Elements R4
+requires (and the subject itself, which itpwatch needs) are checked before relevance, so an Observation
+without `code` is rejected naming `Observation.code`, never skipped as "not a platelet count".
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from adapters.base import Accepted, Outcome, Skipped
 from adapters.fhir.context import BundleIndex, FhirReject, as_date, aware, patient_key_of, subject_key
+from adapters.fhir.versions import ResourceVersion
 from adapters.mapping import SiteMapping
 from events import (
     AdministrationRetracted,
@@ -22,6 +25,7 @@ from events import (
     CompletionStatus,
     DrugAdministered,
     Event,
+    FhirPatientLinked,
     PatientDemographics,
     PatientEnrolled,
     PlateletCountRecorded,
@@ -79,6 +83,7 @@ class ResourceCtx:
     resource: dict[str, Any]
     full_url: str | None
     index: BundleIndex
+    version: ResourceVersion
     source: Source
     mapping: SiteMapping
     tz: tzinfo
@@ -99,12 +104,27 @@ class ResourceCtx:
 
 RELEVANT = ("Observation", "MedicationAdministration", "AdverseEvent", "Condition", "Patient")
 
+REQUIRED: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    # FHIR R4 1..1 elements as (name, the JSON keys that satisfy it). subject is 0..1 in R4 for some of
+    # these, but a fact without a patient cannot be stored.
+    "Observation": (("status", ("status",)), ("code", ("code",))),
+    "MedicationAdministration": (
+        ("status", ("status",)),
+        ("medication[x]", ("medicationCodeableConcept", "medicationReference")),
+        ("subject", ("subject",)),
+        ("effective[x]", ("effectiveDateTime", "effectivePeriod")),
+    ),
+    "AdverseEvent": (("actuality", ("actuality",)), ("subject", ("subject",))),
+    "Condition": (("subject", ("subject",)),),
+}
+
 
 def convert(ctx: ResourceCtx) -> Outcome:
     """The Outcome of one resource: Accepted events, Skipped when not relevant; raises FhirReject."""
     rtype = str(ctx.resource.get("resourceType"))
     if rtype not in RELEVANT:
         return Skipped(f"{rtype}: resource type not relevant")
+    _check_required(rtype, ctx.resource)
     if rtype == "Observation" and _platelet_coding(ctx.resource.get("code"), ctx.mapping) is None:
         return Skipped("Observation: not a platelet count")
     if rtype == "Condition" and not _is_itp(ctx.resource.get("code")):
@@ -119,6 +139,18 @@ def convert(ctx: ResourceCtx) -> Outcome:
     if rtype == "Condition":
         return _condition(model, ctx)
     return _patient(model, ctx)
+
+
+def _check_required(rtype: str, resource: dict[str, Any]) -> None:
+    """A missing required element is a rejection naming it (HL7 0357 code 101), before anything else."""
+    for name, keys in REQUIRED.get(rtype, ()):
+        if all(resource.get(key) in (None, "", [], {}) for key in keys):
+            raise FhirReject(f"required element {rtype}.{name} is missing", f"{rtype}.{name}", "101")
+    if rtype == "Observation" and resource.get("code") is not None and not isinstance(resource["code"], dict):
+        raise FhirReject("Observation.code is not a CodeableConcept", "Observation.code", "102")
+    if rtype == "Observation" and isinstance(resource.get("code"), dict) and not (
+            resource["code"].get("coding") or resource["code"].get("text")):
+        raise FhirReject("Observation.code has neither coding nor text", "Observation.code", "101")
 
 
 def _validate(rtype: str, resource: dict[str, Any]) -> Any:
@@ -155,9 +187,10 @@ def _is_itp(code: Any) -> bool:
 
 
 def _key(ctx: ResourceCtx, fallback_kind: str) -> str:
+    """What every version of the resource shares: source, type and id; else its business identifier."""
     rid = ctx.resource.get("id")
     if isinstance(rid, str) and rid:
-        return f"{ctx.resource['resourceType']}/{rid}"
+        return ctx.version.logical_key
     for ident in ctx.resource.get("identifier") or []:
         if isinstance(ident, dict) and ident.get("value"):
             return f"{ident.get('system') or ''}|{ident['value']}"
@@ -176,7 +209,8 @@ def _observation(obs: Any, ctx: ResourceCtx) -> Outcome:
     if status_text not in _OBS_STATUS:
         raise FhirReject(f"unknown Observation.status {status_text!r}", "Observation.status", "103")
     status = _OBS_STATUS[status_text]
-    stream = subject_key(ctx.resource.get("subject"), ctx.index, ctx.mapping, "Observation.subject")
+    stream = subject_key(ctx.resource.get("subject"), ctx.index, ctx.mapping, "Observation.subject",
+                         ctx.version.source)
     inherited = ctx.index.inherited
     period = obs.effectivePeriod
     occurred = (
@@ -190,11 +224,15 @@ def _observation(obs: Any, ctx: ResourceCtx) -> Outcome:
         raise FhirReject(
             "no effective time (effective[x], or its DiagnosticReport)", "Observation.effective", "101"
         )
-    reported = aware(obs.issued, ctx.tz) or aware(inherited(ctx.resource, ctx.full_url, "issued"), ctx.tz)
+    reported = (
+        ctx.version.version_time
+        or aware(obs.issued, ctx.tz)
+        or aware(inherited(ctx.resource, ctx.full_url, "issued"), ctx.tz)
+    )
     result_key = _key(ctx, "Observation")
     if status is None:
         event: Event = ResultRetracted(
-            **ctx.base(stream, occurred, "result-retracted"), result_key=result_key
+            **ctx.base(stream, occurred, "result-retracted"), result_key=result_key, reported_at=reported
         )
         return Accepted(events=(event,))
 
@@ -275,7 +313,8 @@ def _medication_administration(ma: Any, ctx: ResourceCtx) -> Outcome:
     if match is None:
         return Skipped("MedicationAdministration: drug not in the synonym table")
     stream = subject_key(
-        ctx.resource.get("subject"), ctx.index, ctx.mapping, "MedicationAdministration.subject"
+        ctx.resource.get("subject"), ctx.index, ctx.mapping, "MedicationAdministration.subject",
+        ctx.version.source,
     )
     period = ma.effectivePeriod
     occurred = aware(ma.effectiveDateTime, ctx.tz) or aware(
@@ -287,7 +326,9 @@ def _medication_administration(ma: Any, ctx: ResourceCtx) -> Outcome:
     completion = _MA_STATUS[status_text]
     if completion is None:
         event: Event = AdministrationRetracted(
-            **ctx.base(stream, occurred, "administration-retracted"), administration_key=admin_key
+            **ctx.base(stream, occurred, "administration-retracted"),
+            administration_key=admin_key,
+            reported_at=ctx.version.version_time,
         )
         return Accepted(events=(event,))
     dosage = ma.dosage
@@ -315,6 +356,7 @@ def _medication_administration(ma: Any, ctx: ResourceCtx) -> Outcome:
         route=route,
         completion=completion,
         administration_key=admin_key,
+        reported_at=ctx.version.version_time,
     )
     return Accepted(events=(event,))
 
@@ -326,7 +368,8 @@ def _adverse_event(ae: Any, ctx: ResourceCtx) -> Outcome:
         raise FhirReject(f"unknown AdverseEvent.actuality {actuality!r}", "AdverseEvent.actuality", "103")
     if actuality == "potential":
         return Skipped("AdverseEvent: potential (a near miss), not an event")
-    stream = subject_key(ctx.resource.get("subject"), ctx.index, ctx.mapping, "AdverseEvent.subject")
+    stream = subject_key(ctx.resource.get("subject"), ctx.index, ctx.mapping, "AdverseEvent.subject",
+                         ctx.version.source)
     occurred = aware(ae.date, ctx.tz) or aware(ae.detected, ctx.tz) or aware(ae.recordedDate, ctx.tz)
     if occurred is None:
         raise FhirReject("no date, detected or recordedDate", "AdverseEvent.date", "101")
@@ -372,7 +415,8 @@ def _condition(cond: Any, ctx: ResourceCtx) -> Outcome:
     for coding in _codings(ctx.resource.get("verificationStatus")):
         if coding.get("code") in ("entered-in-error", "refuted"):
             return Skipped(f"Condition: verificationStatus {coding.get('code')}")
-    stream = subject_key(ctx.resource.get("subject"), ctx.index, ctx.mapping, "Condition.subject")
+    stream = subject_key(ctx.resource.get("subject"), ctx.index, ctx.mapping, "Condition.subject",
+                         ctx.version.source)
     onset_raw = cond.onsetDateTime or (cond.onsetPeriod.start if cond.onsetPeriod is not None else None)
     diagnosis = as_date(onset_raw, ctx.tz)
     occurred = aware(onset_raw, ctx.tz) or aware(cond.recordedDate, ctx.tz) or ctx.received_at
@@ -388,11 +432,20 @@ def _patient(patient: Any, ctx: ResourceCtx) -> Outcome:
     gender = str(patient.gender or "unknown")
     if gender not in _GENDER:
         raise FhirReject(f"unknown Patient.gender {gender!r}", "Patient.gender", "103")
-    if birth is None and gender == "unknown":
-        return Skipped("Patient without birth date or gender")
-    meta = patient.meta
-    occurred = aware(meta.lastUpdated if meta is not None else None, ctx.tz) or ctx.received_at
-    event = PatientDemographics(
-        **ctx.base(stream, occurred, "demographics"), birth_date=birth, sex=_GENDER[gender]
-    )
-    return Accepted(events=(event,))
+    occurred = ctx.version.version_time or ctx.received_at
+    events: list[Event] = []
+    rid = ctx.resource.get("id")
+    if isinstance(rid, str) and rid and not stream.startswith("Patient/"):
+        # Ids only: the link is keyed by its content, so every version of the Patient states it once.
+        link_id = stable_event_id("fhir-patient-link", ctx.version.source, rid, stream)
+        events.append(FhirPatientLinked(
+            **{**ctx.base(stream, occurred, "link"), "event_id": link_id},
+            source_system=ctx.version.source, patient_id=rid,
+        ))
+    if birth is not None or gender != "unknown":
+        events.append(PatientDemographics(
+            **ctx.base(stream, occurred, "demographics"), birth_date=birth, sex=_GENDER[gender]
+        ))
+    if not events:
+        return Skipped("Patient without MRN, birth date or gender")
+    return Accepted(events=tuple(events))

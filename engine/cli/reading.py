@@ -10,7 +10,7 @@ from rich.table import Table
 
 from engine.app import App
 from engine.cli.base import app, app_of, console, err, parse_ts
-from engine.cohort_report import report_for
+from engine.cohort_report import cohort_for
 
 
 def _update_projections(application: App) -> None:
@@ -92,65 +92,107 @@ def timeline(ctx: typer.Context, patient: str) -> None:
     console.print(table)
 
 
-def _emitreport_for(application: App, report: Any, events: list[Any], fmt: str, out: Path | None,
-                 plots: Path | None, *, profile: Any = None, derivation_set: str | None = None) -> None:
+REPORT_FORMATS = ("json", "text", "html", "docx")
+
+
+def _check_report_paths(fmt: str, out: Path | None, plots: Path | None, pseudonymize: bool,
+                        key: Path | None) -> None:
+    """Refuse, before any work, what would write the wrong file or put the key next to the report."""
+    if fmt not in REPORT_FORMATS:
+        raise typer.BadParameter(f"--format is one of {', '.join(REPORT_FORMATS)}, not {fmt!r}")
+    if fmt == "docx" and out is None:
+        raise typer.BadParameter("--format docx writes a file: add --out report.docx")
+    if key is None:
+        return
+    if not pseudonymize:
+        raise typer.BadParameter("--pseudonym-key only goes with --pseudonymize")
+    resolved = key.resolve()
+    if out is not None and resolved == out.resolve():
+        raise typer.BadParameter("--pseudonym-key must not be the report file")
+    if plots is not None and resolved.is_relative_to(plots.resolve()):
+        raise typer.BadParameter("keep the pseudonym key out of the --plots folder you are going to share")
+
+
+def _emit_report(cohort: Any, fmt: str, out: Path | None, plots: Path | None, key: Path | None = None) -> None:
     from engine.reporting import summary_paragraph
-    from events import CANONICAL_SET
 
-    profile = profile or application.profile
-    dset = derivation_set or CANONICAL_SET
+    report = cohort.report
+    figures = None
+    if plots is not None or fmt in ("html", "docx"):
+        from engine.reporting.plots import build_figures
 
-    if fmt == "json":
-        text = report.model_dump_json(indent=2)
-    elif fmt == "text":
-        text = summary_paragraph(report)
-    elif fmt == "html":
-        from engine.reporting.html import render_html
+        figures = build_figures(cohort)
+    if fmt == "docx":
+        from engine.reporting.word import write_docx
 
-        text = render_html(report, events, tz=application.settings.timezone, rules_profile=profile,
-                           derivation_set=dset)
-    else:
-        raise typer.BadParameter("--format is json, text or html")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        assert out is not None
+        write_docx(cohort, out, figures=figures)
         console.print(f"report written to {out}")
     else:
-        print(text)
-    if plots is not None:
+        if fmt == "json":
+            text = report.model_dump_json(indent=2)
+        elif fmt == "text":
+            text = summary_paragraph(report)
+        else:
+            from engine.reporting.html import render_html
+
+            text = render_html(cohort, figures=figures)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+            console.print(f"report written to {out}")
+        else:
+            print(text)
+    if plots is not None and figures is not None:
         from engine.reporting.plots import write_plots
 
-        written = write_plots(report, events, plots, tz=application.settings.timezone,
-                              rules_profile=profile, derivation_set=dset)
+        written = write_plots(cohort, plots, figures=figures)
         console.print(f"{len(written)} plot files written to {plots}")
+    if report.pseudonymized:
+        if key is not None:
+            from engine.reporting.pseudonyms import write_key
+
+            write_key(cohort.key, key)
+            console.print(f"pseudonym key written to {key}: keep it inside the hospital, never send it with "
+                          "the report")
+        elif out is not None or plots is not None:
+            console.print("patients pseudonymised as P1..Pn; no key was written (--pseudonym-key FILE keeps one)")
 
 
-FormatOption = Annotated[str, typer.Option("--format", help="json, text or html.")]
+FormatOption = Annotated[str, typer.Option("--format", help="json, text, html or docx (Word; needs --out).")]
 
 
 @app.command()
 def report(
     ctx: typer.Context,
     agent: Annotated[str, typer.Option("--agent", help="Cohort agent, e.g. daratumumab.")] = "daratumumab",
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Valid-time cut (ISO timestamp).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Data cut in valid time (ISO timestamp); default: the latest valid time in the log.")] = None,
     fmt: FormatOption = "text",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
-    plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG and SVG plots to this folder.")] = None,
+    plots: Annotated[Path | None, typer.Option(
+        "--plots", help="Write every figure as PNG (300 dpi), PDF and SVG, with captions.txt, to this folder.")] = None,
     profile_name: Annotated[str | None, typer.Option(
         "--profile", help="Report under this profile (site, iwg2009 or a path); default: the configured one.")] = None,
+    pseudonymize: Annotated[bool, typer.Option(
+        "--pseudonymize", help="Label patients P1..Pn (by first dose) instead of MRNs, in every format and plot.")]
+        = False,
+    pseudonym_key: Annotated[Path | None, typer.Option(
+        "--pseudonym-key", help="With --pseudonymize: also write the key (pseudonym,mrn CSV) to this file.")] = None,
 ) -> None:
-    """The cohort report of an agent: the abstract's figures from the log, as JSON, text or HTML.
+    """The cohort report of an agent: the abstract's figures from the log, as JSON, text, HTML or Word.
 
     Under the configured profile the stored (canonical) derivations are reported; under another profile the
     cohort is derived in memory by a separate rule engine (nothing is stored, nothing is delivered).
     """
-    from engine.cohort_report import report_under
+    from engine.cohort_report import cohort_under
 
+    _check_report_paths(fmt, out, plots, pseudonymize, pseudonym_key)
     application = app_of(ctx)
     events: list[Any] = [s.event for s in application.store.read_all()]
-    rep, events, profile, derivation_set = report_under(application, events, agent=agent, as_of=parse_ts(as_of),
-                                                        profile_name=profile_name)
-    _emitreport_for(application, rep, events, fmt, out, plots, profile=profile, derivation_set=derivation_set)
+    cohort = cohort_under(application, events, agent=agent, as_of=parse_ts(as_of), profile_name=profile_name,
+                          pseudonymize=pseudonymize)
+    _emit_report(cohort, fmt, out, plots, pseudonym_key)
 
 
 @app.command()
@@ -164,6 +206,8 @@ def replay(
     from engine.audit import known_at
     from engine.projections.status import status_row
 
+    if fmt not in ("json", "text", "html"):
+        raise typer.BadParameter("replay prints its report: --format json, text or html")
     application = app_of(ctx)
     cut = parse_ts(as_of_recorded)
     assert cut is not None
@@ -178,8 +222,7 @@ def replay(
         if row["state"] != "untracked":
             table.add_row(patient, row["agent"] or "-", str(row["episode"]), row["state"], str(row["since"]))
     console.print(table)
-    rep = report_for(application, events, agent=agent, as_of=cut)
-    _emitreport_for(application, rep, events, fmt, None, None)
+    _emit_report(cohort_for(application, events, agent=agent, as_of=cut), fmt, None, None)
 
 
 @app.command()

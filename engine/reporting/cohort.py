@@ -10,10 +10,9 @@ not derive is the duration of a response that is still ongoing (it grows with ev
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
-
-from scipy.stats import binomtest
 
 from engine.reporting.facts import (
     DEFAULT_PLATELET_CODES,
@@ -22,6 +21,8 @@ from engine.reporting.facts import (
     Patient,
     collect_facts,
     local_date,
+    normalise_as_of,
+    profile_named,
 )
 from engine.reporting.model import (
     MONTH_DAYS,
@@ -35,8 +36,10 @@ from engine.reporting.model import (
     Relapse,
     Report,
     ResponseRate,
+    ResponseStatus,
     Summary,
 )
+from engine.reporting.pseudonyms import pseudonymize_report, pseudonyms_for
 from events.base import CANONICAL_SET, Event
 from events.clinical import AdverseEventReported
 from rules import Profile
@@ -47,6 +50,8 @@ YEAR_DAYS = 365.25
 
 def clopper_pearson(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Exact binomial interval (as proportions); the small-cohort standard that abstracts quote."""
+    from scipy.stats import binomtest  # scipy.stats takes a second to import: only when a report is built
+
     ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="exact")
     return float(ci.low), float(ci.high)
 
@@ -92,7 +97,23 @@ def _age(birth: date | None, on: date) -> int | None:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-def _episode(ep: DerivedEpisode, last_count: date | None) -> Episode | None:
+@dataclass(frozen=True)
+class FollowUp:
+    """The data cut as a local date and the window that separates ongoing from censored responses."""
+
+    cut: date | None
+    window_days: int
+
+    def status(self, last_count: date | None) -> ResponseStatus:
+        """domain item 14: ongoing only with an eligible count within the window before the cut."""
+        if self.cut is None:
+            return "ongoing"
+        if last_count is None or (self.cut - last_count).days > self.window_days:
+            return "censored"
+        return "ongoing"
+
+
+def _episode(ep: DerivedEpisode, last_count: date | None, follow_up: FollowUp) -> Episode | None:
     """One report episode from its derived events; an episode the rules never opened is not reported."""
     if ep.started is None:
         return None
@@ -109,10 +130,14 @@ def _episode(ep: DerivedEpisode, last_count: date | None) -> Episode | None:
         best = "pending"
     relapse = ep.lost if first is not None else None
     duration: int | None = None
+    status: ResponseStatus | None = None
     if first is not None and relapse is not None:
         duration = relapse.response_duration_days
-    elif first is not None and last_count is not None:
-        duration = max(0, (last_count - first.onset).days)
+        status = "relapsed"
+    elif first is not None:
+        status = follow_up.status(last_count)
+        if last_count is not None:
+            duration = max(0, (last_count - first.onset).days)
     return Episode(
         index=ep.index,
         start=ep.started.d1,
@@ -127,11 +152,12 @@ def _episode(ep: DerivedEpisode, last_count: date | None) -> Episode | None:
         ongoing=first is not None and relapse is None,
         sustained_remission=ep.sustained is not None and first is not None,
         complete_response_lost_onset=ep.complete_lost.onset if ep.complete_lost is not None else None,
+        response_status=status,
     )
 
 
 def _patient_row(
-    stream: str, facts: Facts, agent: str, serious_infection_codes: frozenset[str]
+    stream: str, facts: Facts, agent: str, serious_infection_codes: frozenset[str], follow_up: FollowUp
 ) -> PatientRow:
     adms = facts.agent_administrations(stream, agent)
     first_dose = adms[0].on
@@ -146,7 +172,7 @@ def _patient_row(
     episodes = [
         e
         for idx in sorted(facts.episodes.get(stream, {}))
-        if (e := _episode(facts.episodes[stream][idx], last_count)) is not None
+        if (e := _episode(facts.episodes[stream][idx], last_count, follow_up)) is not None
     ]
     duration = None
     if info.diagnosis_date is not None:
@@ -165,6 +191,7 @@ def _patient_row(
         adverse_events=len(aes),
         serious_infections=sum(is_serious_infection(ae, serious_infection_codes) for ae in aes),
         episodes=episodes,
+        last_follow_up=last_count,
     )
 
 
@@ -227,6 +254,7 @@ def summarise(rows: Sequence[PatientRow]) -> Summary:
                         days=ep.response_duration_days,
                         months=round(ep.response_duration_days / MONTH_DAYS, 2),
                         sustained_remission=ep.sustained_remission,
+                        status="censored" if ep.response_status == "censored" else "ongoing",
                     )
                 )
     n = len(rows)
@@ -266,6 +294,83 @@ def summarise(rows: Sequence[PatientRow]) -> Summary:
     )
 
 
+@dataclass(frozen=True)
+class Cohort:
+    """A report with what its figures are drawn from: the facts (same cut, same labels) and the profile.
+
+    When pseudonymised, report and facts carry P1..Pn and `key` maps each pseudonym to its MRN; the key is
+    never part of any output unless a caller writes it on purpose.
+    """
+
+    report: Report
+    facts: Facts
+    profile: Profile
+    key: Mapping[str, str] = field(default_factory=dict)
+
+
+def build_cohort(
+    events: Iterable[Event],
+    *,
+    agent: str,
+    profile: str,
+    profile_version: str,
+    as_of: datetime | None,
+    serious_infection_codes: frozenset[str],
+    tz: str = "Europe/Berlin",
+    derivation_set: str = CANONICAL_SET,
+    platelet_codes: frozenset[str] = DEFAULT_PLATELET_CODES,
+    rules_profile: Profile | None = None,
+    pseudonymize: bool = False,
+) -> Cohort:
+    """The cohort report of `agent` under the derivations of `profile` in `derivation_set`, with its facts.
+
+    Cohort = patients with at least one given (complete or partial), non-retracted administration of the
+    agent up to the cut; patients are listed by first dose. `profile_version` is a label of the report:
+    derived events are filtered by profile, and a rule-version change that alters a fact must have
+    superseded the old fact with DerivationRevised (event sourcing keeps both, the revision decides).
+    The data cut is `as_of`, else the latest valid time of the log; responses without relapse are ongoing
+    or censored by the profile's `follow_up.ongoing_window_days` before that cut.
+    """
+    rules_profile = rules_profile or profile_named(profile)
+    facts = collect_facts(
+        events,
+        agent=agent,
+        profile=profile,
+        as_of=as_of,
+        tz=tz,
+        derivation_set=derivation_set,
+        platelet_codes=platelet_codes,
+        rules_profile=rules_profile,
+    )
+    follow_up = FollowUp(
+        cut=local_date(facts.as_of, facts.tz) if facts.as_of is not None else None,
+        window_days=rules_profile.follow_up.ongoing_window_days,
+    )
+    cohort = [s for s in facts.administrations if facts.agent_administrations(s, agent)]
+    cohort.sort(key=lambda s: (facts.agent_administrations(s, agent)[0].at, s))
+    rows = [_patient_row(s, facts, agent, serious_infection_codes, follow_up) for s in cohort]
+    report = Report(
+        agent=agent,
+        profile=profile,
+        profile_version=profile_version,
+        as_of=normalise_as_of(as_of, facts.tz),
+        summary=summarise(rows),
+        patients=rows,
+        data_cut=facts.as_of,
+        data_cut_source=facts.cut_source,
+        follow_up_window_days=follow_up.window_days,
+    )
+    if not pseudonymize:
+        return Cohort(report=report, facts=facts, profile=rules_profile)
+    names = pseudonyms_for(report)
+    return Cohort(
+        report=pseudonymize_report(report, names),
+        facts=facts.renamed(names),
+        profile=rules_profile,
+        key={pseudonym: mrn for mrn, pseudonym in names.items()},
+    )
+
+
 def build_report(
     events: Iterable[Event],
     *,
@@ -278,32 +383,11 @@ def build_report(
     derivation_set: str = CANONICAL_SET,
     platelet_codes: frozenset[str] = DEFAULT_PLATELET_CODES,
     rules_profile: Profile | None = None,
+    pseudonymize: bool = False,
 ) -> Report:
-    """The cohort report of `agent` under the derivations of `profile` in `derivation_set`.
-
-    Cohort = patients with at least one given (complete or partial), non-retracted administration of the
-    agent up to the cut; patients are listed by first dose. `profile_version` is a label of the report:
-    derived events are filtered by profile, and a rule-version change that alters a fact must have
-    superseded the old fact with DerivationRevised (event sourcing keeps both, the revision decides).
-    """
-    facts = collect_facts(
-        events,
-        agent=agent,
-        profile=profile,
-        as_of=as_of,
-        tz=tz,
-        derivation_set=derivation_set,
-        platelet_codes=platelet_codes,
-        rules_profile=rules_profile,
-    )
-    cohort = [s for s in facts.administrations if facts.agent_administrations(s, agent)]
-    cohort.sort(key=lambda s: (facts.agent_administrations(s, agent)[0].at, s))
-    rows = [_patient_row(s, facts, agent, serious_infection_codes) for s in cohort]
-    return Report(
-        agent=agent,
-        profile=profile,
-        profile_version=profile_version,
-        as_of=facts.as_of,
-        summary=summarise(rows),
-        patients=rows,
-    )
+    """The report alone (see `build_cohort`): for JSON and text, where no figure is drawn."""
+    return build_cohort(
+        events, agent=agent, profile=profile, profile_version=profile_version, as_of=as_of,
+        serious_infection_codes=serious_infection_codes, tz=tz, derivation_set=derivation_set,
+        platelet_codes=platelet_codes, rules_profile=rules_profile, pseudonymize=pseudonymize,
+    ).report

@@ -14,8 +14,8 @@ up to the cut).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
 from uuid import UUID
@@ -26,6 +26,7 @@ from events.clinical import (
     GIVEN_STATUSES,
     AdministrationRetracted,
     AdverseEventReported,
+    BleedingReported,
     BodyWeightRecorded,
     ClockAdvanced,
     DrugAdministered,
@@ -52,7 +53,16 @@ from rules.temporal import Annotation, is_input, resolve
 DEFAULT_PLATELET_CODES: frozenset[str] = frozenset({"777-3", "26515-7", "778-1"})
 """domain.md A1: accepted platelet codes (local codes arrive already mapped by the site profile)."""
 
-
+_DATED = (
+    PlateletCountRecorded,
+    DrugAdministered,
+    BodyWeightRecorded,
+    BleedingReported,
+    AdverseEventReported,
+    ClockAdvanced,
+)
+"""Events whose occurred_at is a clinical valid time (or a clock tick). Enrolment, demographics, merges and
+retractions are left out: feeds without a clinical time stamp them with the time of receipt."""
 
 _MG_FACTOR: dict[str, float] = {
     "mg": 1.0,
@@ -140,6 +150,9 @@ class Facts:
 
     tz: ZoneInfo
     as_of: datetime | None
+    """The cut applied: the requested `as_of`, else the latest valid time of the log."""
+    cut_source: str | None = None
+    """'as-of' or 'latest-valid-time'; None for an empty log."""
     patients: dict[str, Patient] = field(default_factory=dict)
     administrations: dict[str, list[Administration]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[str, list[Count]] = field(default_factory=lambda: defaultdict(list))
@@ -154,6 +167,30 @@ class Facts:
         days = [c.on for c in self.counts.get(stream, []) if c.eligible]
         return max(days) if days else None
 
+    def renamed(self, names: Mapping[str, str]) -> Facts:
+        """The facts of the streams in `names` only, filed and labelled under their new names (pseudonyms).
+
+        Everything that carries a stream is relabelled, so nothing drawn from these facts can show the MRN.
+        """
+        out = Facts(tz=self.tz, as_of=self.as_of, cut_source=self.cut_source)
+        for old, new in names.items():
+            if old in self.patients:
+                out.patients[new] = replace(self.patients[old], stream=new)
+            out.administrations[new] = [replace(a, stream=new) for a in self.administrations.get(old, [])]
+            out.counts[new] = [replace(c, stream=new) for c in self.counts.get(old, [])]
+            out.rescues[new] = [replace(r, stream=new) for r in self.rescues.get(old, [])]
+            out.adverse_events[new] = [
+                ae.model_copy(update={"stream": new}) for ae in self.adverse_events.get(old, [])
+            ]
+            out.episodes[new] = {
+                i: DerivedEpisode(
+                    i, **{k: None if v is None else v.model_copy(update={"stream": new})
+                          for k, v in vars(ep).items() if k != "index"}
+                )
+                for i, ep in self.episodes.get(old, {}).items()
+            }
+        return out
+
 
 def local_date(ts: datetime, tz: ZoneInfo) -> date:
     """Calendar day in the site time zone (domain.md: windows are computed in local days, DST included)."""
@@ -165,6 +202,16 @@ def normalise_as_of(as_of: datetime | None, tz: ZoneInfo) -> datetime | None:
     if as_of is None or as_of.tzinfo is not None:
         return as_of
     return as_of.replace(tzinfo=tz)
+
+
+def latest_valid_time(events: Iterable[Event]) -> datetime | None:
+    """The default data cut (domain item 14): the latest valid time in the log.
+
+    Clinical observations and clock ticks count; enrolment, demographics, merges and retractions do not
+    (see `_DATED`), nor do derivations, whose deadlines may have been passed by an administrative event.
+    """
+    times = [ev.occurred_at for ev in events if isinstance(ev, _DATED)]
+    return max(times) if times else None
 
 
 def _version_order(ev: Event) -> tuple[datetime, datetime, int]:
@@ -216,10 +263,13 @@ def collect_facts(
     abstraction (rules.temporal.resolve) under the profile, never by a second copy of those rules here:
     a site that edits its rescue window changes the rules and the report alike.
     """
-    rules_profile = rules_profile or _profile_named(profile)
+    rules_profile = rules_profile or profile_named(profile)
     zone = ZoneInfo(tz)
     cut = normalise_as_of(as_of, zone)
     events = list(raw_events)
+    # Without a requested cut nothing is left out: the latest valid time is only the reference date of
+    # follow-up (every observation lies at or before it by definition).
+    reference, cut_source = (cut, "as-of") if cut is not None else (latest_valid_time(events), "latest-valid-time")
     merges = _resolve_merges(events)
 
     def stream_of(ev: Event) -> str:
@@ -228,7 +278,8 @@ def collect_facts(
     def in_cut(ts: datetime) -> bool:
         return cut is None or ts <= cut
 
-    facts = Facts(tz=zone, as_of=cut)
+    facts = Facts(tz=zone, as_of=None if reference is None else reference.astimezone(zone),
+                  cut_source=cut_source if reference is not None else None)
     by_id = {str(ev.event_id): ev for ev in events}
 
     retracted_admin: set[tuple[str, str]] = set()
@@ -371,7 +422,7 @@ def rescue_kind(rescue_id: str) -> str:
 
 
 @cache
-def _profile_named(name: str) -> Profile:
+def profile_named(name: str) -> Profile:
     """The built-in profile of that name; a site's own profile file must be passed as rules_profile."""
     try:
         return load_profile(name)

@@ -1,167 +1,102 @@
 """A self-contained HTML report: one file that can be mailed or archived and opens without a network.
 
-No external CSS, fonts or scripts; plots are embedded as base64 PNG (inline SVGs from matplotlib reuse
-element ids, which collide when several are put in one page). Every value is HTML-escaped because
-stream keys and agent names come from hospital feeds.
+No external CSS, fonts or scripts; plots are embedded as base64 PNG at print resolution (inline SVGs from
+matplotlib reuse element ids, which collide when several are put in one page). Every value is
+HTML-escaped because MRNs and agent names come from hospital feeds. The page prints on A4 with one
+figure per page and table headers repeated on every page.
 """
 
 from __future__ import annotations
 
 import base64
-import io
-from collections.abc import Iterable
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from engine.reporting.model import Report
-from engine.reporting.plots import build_figures
-from engine.reporting.text import num, summary_paragraph
-from events.base import CANONICAL_SET, Event
-from rules import Profile
+from engine.reporting.captions import criteria
+from engine.reporting.cohort import Cohort
+from engine.reporting.plots import ReportFigure, build_figures, figure_bytes
+from engine.reporting.tables import Cell, episode_table, header_facts, patient_table
+from engine.reporting.text import summary_paragraph
 
 _CSS = """
-body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}th{background:#f3f3f3}
-td.n{text-align:right}p.summary{font-size:1.05em;line-height:1.5;background:#f8f8f8;padding:1em}
-figure{margin:1em 0}img{max-width:100%}.meta{color:#666;font-size:.85em}
+body{font-family:system-ui,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;padding:0 1.5em;color:#222;
+max-width:1200px;line-height:1.4}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;font-size:.9em;color:#444;margin:.5em 0}
+dl.meta dt{font-weight:600}dl.meta dd{margin:0}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.n{text-align:right}.nowrap,td.d{white-space:nowrap}
+p.summary{font-size:1.05em;line-height:1.5;background:#f8f8f8;padding:1em}
+p.criteria{font-size:.9em;color:#444}
+figure{margin:1.5em 0}figure img{max-width:100%;height:auto;display:block}
+figcaption{font-size:.85em;color:#333;margin-top:.4em;max-width:60em}
+@page{size:A4;margin:14mm}
+@media print{
+body{margin:0;padding:0;max-width:none;font-size:9.5pt}
+h2{break-after:avoid;page-break-after:avoid}
+p.summary{background:none;padding:0}
+table{font-size:7.5pt;width:100%}th,td{padding:.15em .3em}
+thead{display:table-header-group}tr{break-inside:avoid;page-break-inside:avoid}
+.scroll{overflow:visible}
+h2.figures{break-before:page;page-break-before:always}
+figure{break-inside:avoid;page-break-inside:avoid;margin:0}
+figure+figure{break-before:page;page-break-before:always}
+figure img{width:100%;max-height:235mm;object-fit:contain}
+}
 """
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return "<td>–</td>"
-    if isinstance(value, bool):
-        return f"<td>{'yes' if value else 'no'}</td>"
-    if isinstance(value, int | float):
-        return f'<td class="n">{escape(num(value, 1))}</td>'
-    if isinstance(value, list):
-        return f"<td>{escape(', '.join(str(v) for v in value))}</td>"
-    return f"<td>{escape(str(value))}</td>"
+def _cell(cell: Cell) -> str:
+    classes = {"number": ' class="n"', "date": ' class="d"', "label": ' class="nowrap"'}.get(cell.kind, "")
+    return f"<td{classes}>{escape(cell.text)}</td>"
 
 
-def _table(headers: list[str], rows: list[list[object]]) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def render_html(
-    report: Report,
-    events: Iterable[Event],
-    *,
-    tz: str = "Europe/Berlin",
-    derivation_set: str = CANONICAL_SET,
-    rules_profile: Profile | None = None,
-    title: str | None = None,
-) -> str:
-    """The full report page as one string (summary paragraph, patient and episode tables, plots)."""
+def _figure(item: ReportFigure) -> str:
+    data = base64.b64encode(figure_bytes(item, "png")).decode("ascii")
+    caption = item.caption
+    return (
+        f'<figure id="{escape(caption.stem)}"><img alt="{escape(caption.title)}" '
+        f'src="data:image/png;base64,{data}">'
+        f"<figcaption><strong>{escape(caption.label)}.</strong> {escape(caption.text)}</figcaption></figure>"
+    )
+
+
+def render_html(cohort: Cohort, *, title: str | None = None, figures: Sequence[ReportFigure] | None = None) -> str:
+    """The full report page as one string (header, summary paragraph, tables, numbered figures).
+
+    Pass `figures` (from `build_figures`) to reuse figures already drawn for the plot files.
+    """
+    report = cohort.report
     heading = title or f"{report.agent} cohort report"
-    as_of = report.as_of.isoformat() if report.as_of else "all data"
-    patients = _table(
-        [
-            "Patient",
-            "Sex",
-            "Age at D1",
-            "ITP type",
-            "Disease duration (y)",
-            "Prior lines",
-            "Applications",
-            "Cumulative dose (mg)",
-            "AEs",
-            "Serious infections",
-            "Episodes",
-        ],
-        [
-            [
-                r.patient,
-                r.sex,
-                r.age_at_first_dose,
-                r.itp_type,
-                r.disease_duration_years,
-                r.prior_lines,
-                r.applications,
-                r.cumulative_dose_mg,
-                r.adverse_events,
-                r.serious_infections,
-                len(r.episodes),
-            ]
-            for r in report.patients
-        ],
-    )
-    episodes = _table(
-        [
-            "Patient",
-            "Episode",
-            "D1",
-            "Baseline",
-            "Re-exposure",
-            "Combination",
-            "Best response",
-            "Response onset",
-            "TTR (days)",
-            "TTR (weeks)",
-            "Relapse onset",
-            "Duration (days)",
-            "Ongoing",
-            "Sustained remission",
-        ],
-        [
-            [
-                r.patient,
-                e.index,
-                e.start.isoformat(),
-                e.baseline,
-                e.reexposure,
-                e.combination_with,
-                e.best_response,
-                e.response_onset.isoformat() if e.response_onset else None,
-                e.time_to_response_days,
-                None if e.time_to_response_days is None else e.time_to_response_days / 7,
-                e.relapse_onset.isoformat() if e.relapse_onset else None,
-                e.response_duration_days,
-                e.ongoing,
-                e.sustained_remission,
-            ]
-            for r in report.patients
-            for e in r.episodes
-        ],
-    )
-    figures = []
-    for stem, fig in build_figures(report, events, tz=tz, derivation_set=derivation_set, rules_profile=rules_profile):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
-        figures.append(
-            f'<figure><img alt="{escape(stem)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{escape(stem.replace('_', ' '))}</figcaption></figure>"
-        )
+    meta = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in header_facts(report))
+    figures = build_figures(cohort) if figures is None else figures
     return (
         "<!DOCTYPE html>\n"
-        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(heading)}</title>'
-        f"<style>{_CSS}</style></head><body>"
+        f'<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(heading)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{escape(heading)}</h1>"
-        f'<p class="meta">Agent {escape(report.agent)} · profile {escape(report.profile)} '
-        f"{escape(report.profile_version)} · data cut {escape(as_of)}</p>"
+        f'<dl class="meta">{meta}</dl>'
         f'<h2>Summary</h2><p class="summary">{escape(summary_paragraph(report))}</p>'
-        f"<h2>Patients</h2>{patients}<h2>Episodes</h2>{episodes}"
-        f"<h2>Plots</h2>{''.join(figures)}</body></html>\n"
+        f'<p class="criteria">{escape(criteria(cohort.profile))}</p>'
+        f"<h2>Patients</h2>{_table(*patient_table(report))}"
+        f"<h2>Episodes</h2>{_table(*episode_table(report))}"
+        '<h2 class="figures">Figures</h2>' + "".join(_figure(item) for item in figures) + "</body></html>\n"
     )
 
 
-def write_html(
-    report: Report,
-    events: Iterable[Event],
-    path: Path,
-    *,
-    tz: str = "Europe/Berlin",
-    derivation_set: str = CANONICAL_SET,
-    rules_profile: Profile | None = None,
-) -> Path:
+def write_html(cohort: Cohort, path: Path, *, figures: Sequence[ReportFigure] | None = None) -> Path:
     """Write the self-contained report page to `path` (UTF-8) and return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    html = render_html(report, events, tz=tz, derivation_set=derivation_set, rules_profile=rules_profile)
-    path.write_text(html, encoding="utf-8")
+    path.write_text(render_html(cohort, figures=figures), encoding="utf-8")
     return path

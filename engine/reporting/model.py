@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 BestResponse = Literal["CR", "R", "NR", "pending"]
+ResponseStatus = Literal["ongoing", "censored", "relapsed"]
+"""At the data cut: still observed in response, censored at the last follow-up, or lost (relapse)."""
 
 WEEK_DAYS = 7.0
 MONTH_DAYS = 30.4375
@@ -40,6 +42,8 @@ class Episode(_Frozen):
     sustained_remission: bool
     complete_response_lost_onset: date | None = None
     """Added after the first schema: IWG 2009 loss of CR while R may continue (docs/report.md)."""
+    response_status: ResponseStatus | None = None
+    """Added with the data cut: ongoing / censored at last follow-up / relapsed; None without a response."""
 
 
 class PatientRow(_Frozen):
@@ -56,6 +60,8 @@ class PatientRow(_Frozen):
     adverse_events: int
     serious_infections: int
     episodes: list[Episode]
+    last_follow_up: date | None = None
+    """Added with the data cut: the patient's last eligible count up to the cut (the censoring date)."""
 
 
 class Range(_Frozen):
@@ -104,6 +110,8 @@ class OngoingRemission(_Frozen):
     days: int
     months: float
     sustained_remission: bool
+    status: Literal["ongoing", "censored"] = "ongoing"
+    """Added with the data cut: a response not lost is either still observed or censored."""
 
 
 class Summary(_Frozen):
@@ -137,3 +145,10 @@ class Report(_Frozen):
     as_of: datetime | None
     summary: Summary
     patients: list[PatientRow]
+    data_cut: datetime | None = None
+    """Added: the cut applied, `as_of` or else the latest valid time of the log (None for an empty log)."""
+    data_cut_source: Literal["as-of", "latest-valid-time"] | None = None
+    follow_up_window_days: int | None = None
+    """Added: the profile's window (follow_up.ongoing_window_days) that separates ongoing from censored."""
+    pseudonymized: bool = False
+    """Added: patients are P1..Pn (by first dose) instead of their MRN."""

@@ -9,6 +9,7 @@ the JSON does not contain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from engine.reporting.model import Range, Report
 
@@ -132,15 +133,7 @@ def summary_paragraph(report: Report, *, response_definition: str | None = None)
             "pending": "is still being assessed",
         }[rx.outcome]
         parts.append(f"One patient was re-exposed{combo}{when} and {outcome}.")
-    sustained = [o for o in s.ongoing_remissions if o.sustained_remission]
-    shorter = [o for o in s.ongoing_remissions if not o.sustained_remission]
-    if sustained:
-        months = join([num(o.months, 0) for o in sustained])
-        parts.append(f"Long-term remissions are ongoing at {months} months.")
-    if shorter:
-        months = join([num(o.months, 0 if o.months >= 1 else 1) for o in shorter])
-        noun = "response is" if len(shorter) == 1 else "responses are"
-        parts.append(f"{spell(len(shorter), capital=True)} further {noun} ongoing at {months} months.")
+    parts.extend(_remission_sentences(report))
     if s.serious_infections == 0:
         parts.append("No serious infections occurred.")
     else:
@@ -150,4 +143,60 @@ def summary_paragraph(report: Report, *, response_definition: str | None = None)
             f"{spell(s.serious_infections, capital=True)} serious {noun} occurred in "
             f"{spell(s.patients_with_serious_infection)} {who}."
         )
+    if report.data_cut is not None:
+        parts.append(f"Data cut: {long_date(report.data_cut.date())}.")
     return " ".join(parts)
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def long_date(day: date) -> str:
+    """'16 December 2024': the date style of an abstract, independent of the machine's locale."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def _months(values: Sequence[float]) -> str:
+    return join([num(m, 0 if m >= 1 else 1) for m in values])
+
+
+def _remission_sentences(report: Report) -> list[str]:
+    """Responses without relapse: those still observed at the cut, then those censored at last follow-up.
+
+    A response is called ongoing only when an eligible count lies within the profile's follow-up window
+    before the data cut (docs/report.md); the others are reported with the duration they were observed.
+    """
+    remissions = report.summary.ongoing_remissions
+    ongoing = [o for o in remissions if o.status == "ongoing"]
+    censored = [o for o in remissions if o.status == "censored"]
+    out: list[str] = []
+    long_term = [o.months for o in ongoing if o.sustained_remission]
+    shorter = [o.months for o in ongoing if not o.sustained_remission]
+    if long_term:
+        verb = "remission is" if len(long_term) == 1 else "remissions are"
+        lead = "At the data cut, long-term" if report.data_cut is not None else "Long-term"
+        if len(long_term) == 1:
+            lead = lead.replace("long-term", "a long-term") if report.data_cut is not None else "A long-term"
+        out.append(f"{lead} {verb} ongoing at {_months(long_term)} months.")
+    if shorter:
+        noun = "response is" if len(shorter) == 1 else "responses are"
+        further = " further" if long_term else ""
+        out.append(f"{spell(len(shorter), capital=True)}{further} {noun} ongoing at {_months(shorter)} months.")
+    if censored:
+        long_c = [o.months for o in censored if o.sustained_remission]
+        short_c = [o.months for o in censored if not o.sustained_remission]
+        what: list[str] = []
+        if long_c:
+            noun = "a long-term remission" if len(long_c) == 1 else f"{spell(len(long_c))} long-term remissions"
+            what.append(f"{noun} of {_months(long_c)} months")
+        if short_c:
+            noun = "response" if len(short_c) == 1 else "responses"
+            further = " further" if long_c else ""
+            what.append(f"{spell(len(short_c))}{further} {noun} of {_months(short_c)} months")
+        text = join(what)
+        verb = "was" if len(censored) == 1 else "were"
+        window = report.follow_up_window_days
+        why = f" (no platelet count within {window} days before the data cut)" if window is not None else ""
+        out.append(f"{text[:1].upper()}{text[1:]} without relapse {verb} censored at the last follow-up{why}.")
+    return out

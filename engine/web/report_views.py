@@ -9,7 +9,6 @@ rebuild, and the plot images of a page reuse the report the page was built from.
 
 from __future__ import annotations
 
-import io
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,11 +16,12 @@ from datetime import date, datetime, time
 from typing import Any
 
 from engine.app import App
-from engine.cohort_report import report_under
-from events import CANONICAL_SET
+from engine.cohort_report import cohort_under
 from rules.profile import BUILTIN_PROFILES
 
 CACHE_SIZE = 8
+SCREEN_DPI = 96
+"""The report files are 300 dpi for print; the page shows them at screen resolution."""
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,18 @@ class ReportKey:
 @dataclass
 class ReportRun:
     key: ReportKey
-    report: Any
-    events: list[Any]
-    profile: Any
-    derivation_set: str | None
-    plots: dict[str, bytes] | None = None
-    facts: Any = None
+    cohort: Any
+    """engine.reporting.Cohort: the report with the facts and profile its figures are drawn from."""
+    figures: dict[str, Any] | None = None
+    """File stem -> ReportFigure, drawn on the first plot request; PNGs rendered one by one."""
+
+    @property
+    def report(self) -> Any:
+        return self.cohort.report
+
+    @property
+    def profile(self) -> Any:
+        return self.cohort.profile
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,7 @@ class ReportCache:
                 self._runs.move_to_end(key)
                 return self._runs[key]
         events = [s.event for s in app.store.read_all()]
-        report, used, prof, dset = report_under(app, events, agent=agent, as_of=cut_of(as_of, app),
-                                                profile_name=profile)
-        run = ReportRun(key, report, used, prof, dset)
+        run = ReportRun(key, cohort_under(app, events, agent=agent, as_of=cut_of(as_of, app), profile_name=profile))
         with self._lock:
             self._runs[key] = run
             while len(self._runs) > CACHE_SIZE:
@@ -89,41 +93,22 @@ class ReportCache:
                     self._compare.popitem(last=False)
         return Comparison(a, b, lines)
 
-    def plot(self, app: App, run: ReportRun, name: str) -> bytes | None:
-        """One plot of the run as PNG, drawn on its first request (the per-patient plots load lazily)."""
-        from engine.reporting.facts import collect_facts
-        from engine.reporting.plots import km_figure, platelet_figure, swimmer_figure
+    def plot(self, run: ReportRun, name: str) -> bytes | None:
+        """One plot of the run as PNG (screen resolution), rendered on its first request."""
+        from engine.reporting.plots import build_figures, figure_bytes
 
         with self._plot_lock:  # matplotlib is not safe to drive from two threads at once
-            if run.plots is None:
-                run.plots = {}
-            if name in run.plots:
-                return run.plots[name]
-            if run.facts is None:
-                run.facts = collect_facts(run.events, agent=run.report.agent, profile=run.report.profile,
-                                          as_of=run.report.as_of, tz=app.settings.timezone,
-                                          derivation_set=run.derivation_set or CANONICAL_SET,
-                                          rules_profile=run.profile)
-            rows = {plot_name(row.patient): row for row in run.report.patients}
-            if name == "swimmer":
-                fig = swimmer_figure(run.report, run.facts)
-            elif name == "km_response_duration":
-                fig = km_figure(run.report)
-            elif name in rows:
-                fig = platelet_figure(run.report, run.facts, rows[name])
-            else:
-                return None
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=96)
-            run.plots[name] = buf.getvalue()
-            return run.plots[name]
+            if run.figures is None:
+                run.figures = {item.stem: item for item in build_figures(run.cohort)}
+            item = run.figures.get(name)
+            return None if item is None else figure_bytes(item, "png", dpi=SCREEN_DPI)
 
 
-def plot_name(patient: str) -> str:
-    """The file stem of a patient's platelet plot, as engine.reporting.plots names it."""
-    from engine.reporting.plots import _safe_name
+def figure_captions(run: ReportRun) -> list[Any]:
+    """The numbered captions of the report's figures, without drawing them."""
+    from engine.reporting.plots import captions
 
-    return f"platelets_{_safe_name(patient)}"
+    return captions(run.cohort)
 
 
 def profile_choices(app: App) -> list[str]:
@@ -142,13 +127,11 @@ def cut_of(as_of: date | None, app: App) -> datetime | None:
     return datetime.combine(as_of, time(23, 59, 59, 999999), app.tzinfo)
 
 
-def download(app: App, run: ReportRun, fmt: str) -> tuple[bytes, str, str]:
+def download(run: ReportRun, fmt: str) -> tuple[bytes, str, str]:
     """(body, media type, file name) of the report as JSON or as the self-contained HTML page."""
     name = f"itpwatch-report-{run.key.agent}-{run.profile.name}-{run.key.as_of or 'all-data'}"
     if fmt == "json":
         return run.report.model_dump_json(indent=2).encode(), "application/json", f"{name}.json"
     from engine.reporting.html import render_html
 
-    html = render_html(run.report, run.events, tz=app.settings.timezone, rules_profile=run.profile,
-                       derivation_set=run.derivation_set or CANONICAL_SET)
-    return html.encode(), "text/html; charset=utf-8", f"{name}.html"
+    return render_html(run.cohort).encode(), "text/html; charset=utf-8", f"{name}.html"

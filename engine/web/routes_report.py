@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from engine.reporting import summary_paragraph
 from engine.web.framework import Ctx, PageError, secure
-from engine.web.report_views import ReportCache, agent_choices, download, plot_name, profile_choices
+from engine.web.report_views import ReportCache, agent_choices, download, figure_captions, profile_choices
 
 CACHE = ReportCache()
 
@@ -81,14 +81,14 @@ async def report_page(ctx: Ctx) -> Response:
     await ctx.audit("view-report", target=f"{choice.agent} {choice.profile} {choice.as_of or 'all data'}")
     return ctx.render("report.html", choice=choice, run=run, other=comparison.second, side=side,
                       lines=comparison.lines, paragraph=summary_paragraph(run.report),
-                      agents=agent_choices(app), profiles=profile_choices(app), plot_name=plot_name)
+                      agents=agent_choices(app), profiles=profile_choices(app), captions=figure_captions(run))
 
 
 async def report_plot(ctx: Ctx) -> Response:
     choice = _choice(ctx)
     name = ctx.request.path_params["name"]
     run = await ctx.read(CACHE.run, ctx.web.app, choice.agent, choice.profile, choice.as_of)
-    png = await ctx.read(CACHE.plot, ctx.web.app, run, name)
+    png = await ctx.read(CACHE.plot, run, name)
     if png is None:
         raise PageError(404, "No such plot", "This plot is not part of the report.")
     response = Response(png, media_type="image/png")
@@ -102,7 +102,7 @@ async def report_download(ctx: Ctx) -> Response:
     if fmt not in ("json", "html"):
         raise PageError(404, "Unknown format", "The report downloads as JSON or HTML.")
     run = await ctx.read(CACHE.run, ctx.web.app, choice.agent, choice.profile, choice.as_of)
-    body, media, filename = await ctx.read(download, ctx.web.app, run, fmt)
+    body, media, filename = await ctx.read(download, run, fmt)
     await ctx.audit("export-report", target=f"{choice.agent} {choice.profile} {choice.as_of or 'all data'}",
                     detail=f"{fmt} {filename}")
     response = Response(body, media_type=media)

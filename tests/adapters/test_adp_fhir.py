@@ -14,6 +14,7 @@ from events import (
     AdverseEventReported,
     CompletionStatus,
     DrugAdministered,
+    FhirPatientLinked,
     PatientDemographics,
     PatientEnrolled,
     PlateletCountRecorded,
@@ -75,10 +76,16 @@ def test_observation_in_bundle_resolves_patient() -> None:
     assert event.stream == "4711" and event.value == 48.0 and event.status is ResultStatus.FINAL
     assert event.occurred_at == datetime(2024, 3, 5, 8, 12, tzinfo=timezone(timedelta(hours=1)))
     assert event.result_key == "Observation/o1"
-    assert msgs[1].sender == "b1" and msgs[1].message_id == "Observation/o1" and msgs[1].feed == "fhir-file"
-    demo = only_event(bundle(PATIENT), 0)
+    # keyed by the resource (source, type, id, version), never by the Bundle that carried it
+    assert msgs[1].sender == "fhir" and msgs[1].message_id.startswith("Observation/o1/_history/")
+    assert msgs[1].feed == "fhir-file"
+    outcome = read(bundle(PATIENT))[0].outcome
+    assert isinstance(outcome, Accepted)
+    link, demo = outcome.events
     assert isinstance(demo, PatientDemographics) and demo.sex == "female" and str(demo.birth_date) == "1965-04-12"
-    assert "Musterfrau" not in demo.model_dump_json()
+    assert isinstance(link, FhirPatientLinked) and (link.stream, link.source_system, link.patient_id) == (
+        "4711", "fhir", "p1")
+    assert "Musterfrau" not in outcome.events[0].model_dump_json() + demo.model_dump_json()
 
 
 def test_ucum_code_first_then_unit_text() -> None:

@@ -232,8 +232,12 @@ def test_serious_infections_counted_from_first_dose() -> None:
 
 
 def test_json_schema_is_stable(seed_report: Report) -> None:
+    """Fields are only ever appended (old readers keep working) and every field is documented."""
     data = json.loads(seed_report.model_dump_json())
-    assert list(data) == ["agent", "profile", "profile_version", "as_of", "summary", "patients"]
+    assert list(data) == [
+        "agent", "profile", "profile_version", "as_of", "summary", "patients",
+        "data_cut", "data_cut_source", "follow_up_window_days", "pseudonymized",  # added with the data cut
+    ]
     assert list(data["patients"][0]) == [
         "patient",
         "sex",
@@ -246,6 +250,7 @@ def test_json_schema_is_stable(seed_report: Report) -> None:
         "adverse_events",
         "serious_infections",
         "episodes",
+        "last_follow_up",  # added with the data cut
     ]
     assert list(data["patients"][0]["episodes"][0]) == [
         "index",
@@ -261,12 +266,32 @@ def test_json_schema_is_stable(seed_report: Report) -> None:
         "ongoing",
         "sustained_remission",
         "complete_response_lost_onset",  # added later, documented (fields are only ever appended)
+        "response_status",  # added with the data cut
     ]
+    assert list(data["summary"]["ongoing_remissions"][0])[-1] == "status"
     assert data["patients"][0]["episodes"][0]["start"] == "2020-10-05"
     documented = (Path(__file__).resolve().parents[2] / "docs" / "report.md").read_text()
-    for key in [*data["patients"][0], *data["patients"][0]["episodes"][0]]:
+    summary = data["summary"]
+    keys = [*data, *summary, *summary["response_rate"], *data["patients"][0], *data["patients"][0]["episodes"][0],
+            *(key for listing in ("relapses", "reexposures", "ongoing_remissions") for key in summary[listing][0])]
+    for key in keys:
         assert f"`{key}`" in documented, f"{key} is not documented in docs/report.md"
     assert Report.model_validate_json(seed_report.model_dump_json()) == seed_report
+
+
+def test_json_written_before_the_data_cut_still_reads(seed_report: Report) -> None:
+    """Rows stored by an older version (read models, archives) validate: every added field has a default."""
+    data = json.loads(seed_report.model_dump_json())
+    for key in ("data_cut", "data_cut_source", "follow_up_window_days", "pseudonymized"):
+        del data[key]
+    for row in data["patients"]:
+        del row["last_follow_up"]
+        for ep in row["episodes"]:
+            del ep["response_status"], ep["complete_response_lost_onset"]
+    for item in data["summary"]["ongoing_remissions"]:
+        del item["status"]
+    old = Report.model_validate(data)
+    assert old.data_cut is None and not old.pseudonymized
 
 
 def test_report_is_deterministic(seed: tuple[list[Event], dict[str, dict[str, Event]]]) -> None:

@@ -54,6 +54,8 @@ class Server:
     db: Path
     token: str = "secret"
     extra: Sequence[str] = ()
+    environ: dict[str, str] = field(default_factory=dict)
+    """ITPWATCH_* settings for this server (e.g. the CDS clients file)."""
     proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     hosts: dict[str, str] = field(default_factory=dict)
@@ -73,7 +75,8 @@ class Server:
         self.stderr_path = self.db.with_suffix(f".{int(time.time() * 1000)}.stderr")
         self.ports, self.hosts, self._lines = {}, {}, queue.Queue()
         with self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env(), cwd=self.db.parent)
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env={**env(), **self.environ},
+                                         cwd=self.db.parent)
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
         wanted = {"mllp"} if mllp else set()
         wanted |= {"http"} if http else set()

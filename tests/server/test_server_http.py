@@ -44,8 +44,10 @@ def post(http: httpx.Client, path: str, resource: Any, headers: dict[str, str] |
                                                                                    else headers)})
 
 
-def streams_of(db: Path, message_key: str) -> set[str]:
-    return {s for (s,) in query(db, "SELECT stream FROM events WHERE message_key = :k", k=message_key)}
+def streams_of(db: Path, resource_key: str) -> set[str]:
+    """Streams of the events of every version of a resource (`source|Type/id`)."""
+    return {s for (s,) in query(db, "SELECT stream FROM events WHERE message_key LIKE :k",
+                                k=f"{resource_key}/_history/%")}
 
 
 def test_token_required(http: httpx.Client) -> None:
@@ -71,10 +73,14 @@ def test_post_platelet_observation_201_then_duplicate_200(http: httpx.Client, se
     assert r.headers["content-type"].startswith("application/fhir+json")
     assert r.json()["resourceType"] == "OperationOutcome"
     assert streams_of(server.db, "fhir|Observation/obs-http-1") == {"940002"}
+    location = r.headers["location"]
+    assert location.startswith(server.http_base + "/fhir/Observation/obs-http-1/_history/")
     again = post(http, "/fhir/Observation", obs)
     assert again.status_code == 200
     assert again.json()["issue"][0]["code"] == "duplicate"
-    (n,), = query(server.db, "SELECT count(*) FROM events WHERE message_key = 'fhir|Observation/obs-http-1'")
+    assert again.headers["location"] == location
+    (n,), = query(server.db, "SELECT count(*) FROM events WHERE message_key LIKE "
+                  "'fhir|Observation/obs-http-1/_history/%'")
     assert n == 1
 
 
@@ -88,7 +94,8 @@ def test_bad_status_is_rejected_with_an_outcome_naming_the_path(http: httpx.Clie
     assert issue["expression"] == ["Observation.status"]
     assert "bogus" in issue["diagnostics"]
     assert streams_of(server.db, "fhir|Observation/obs-bad-1") == set()
-    (n,), = query(server.db, "SELECT count(*) FROM dead_letters WHERE message_key = 'fhir|Observation/obs-bad-1'")
+    (n,), = query(server.db, "SELECT count(*) FROM dead_letters WHERE message_key LIKE "
+                  "'fhir|Observation/obs-bad-1/_history/%'")
     assert n == 1
 
 
@@ -115,7 +122,7 @@ def test_post_example_bundle_gives_batch_response(http: httpx.Client, server: Se
     assert statuses.count("201 Created") >= 20
     # The two platelet Observations of the bundle are in their patients' MRN streams.
     (n,), = query(server.db, "SELECT count(*) FROM events WHERE type = 'PlateletCountRecorded' "
-                  "AND message_key LIKE '%|Observation/plt-1%' AND stream LIKE '1000%'")
+                  "AND message_key LIKE 'fhir|Observation/plt-1%' AND stream LIKE '1000%'")
     assert n == 2
     # The same Bundle through /fhir/Bundle: a batch-response again, every entry a duplicate now.
     again = http.post("/fhir/Bundle", content=BUNDLE_FILE.read_bytes(), headers={**FHIR, **AUTH})
@@ -145,7 +152,7 @@ def test_subject_by_patient_id_and_by_identifier_resolve_to_the_same_stream(http
     for rid in ("obs-id-7", "obs-url-7", "obs-mrn-7"):
         assert streams_of(server.db, f"fhir|Observation/{rid}") == {"940007"}, rid
     (n,), = query(server.db, "SELECT count(*) FROM events WHERE stream = '940007' AND message_key LIKE "
-                  "'%|Observation/obs-bdl-7'")
+                  "'fhir|Observation/obs-bdl-7/_history/%'")
     assert n == 1
     # An unknown Patient id stays its own stream: nothing is merged by guesswork.
     r = post(http, "/fhir/Observation", platelet_observation("obs-unk-7", {"reference": "Patient/never-seen"}))
