@@ -8,6 +8,7 @@ episodes projection also refreshes the cohort statistics of every agent it touch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import update as sql_update
@@ -45,10 +46,17 @@ def _set_position(conn: Connection, name: str, position: int) -> None:
         conn.execute(insert(projection_positions).values(name=name, position=position))
 
 
+def _writing(store: EventStore) -> Any:
+    """A transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE): a deferred one that reads
+    and then writes fails at once with "database is locked" when another writer of the process (the alert
+    dispatcher, the MLLP writer) committed in between, instead of waiting for the lock."""
+    return store.engine.connect().execution_options(itpwatch_write=True)
+
+
 def update_one(store: EventStore, projection: Projection, *, chunk: int = 5000) -> int:
     applied = 0
     while True:
-        with store.engine.begin() as conn:
+        with _writing(store) as conn, conn.begin():
             start = _position(conn, projection.name)
             batch = list(store.read_all(after=start, chunk=chunk, until=start + chunk))
             if not batch:
@@ -72,8 +80,11 @@ def update(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *
     per_patient = [p for p in projections if hasattr(p, "write_patient")]
     scanned = [p for p in projections if not hasattr(p, "write_patient")]
     applied = 0
+    head = store.head()
     while True:
-        with store.engine.begin() as conn:
+        if next(iter(positions)) >= head:  # up to date: no write transaction, no lock to wait for
+            return applied
+        with _writing(store) as conn, conn.begin():
             start = _position(conn, projections[0].name)
             batch = list(store.read_all(after=start, chunk=chunk, until=start + chunk))
             if not batch:
@@ -88,6 +99,7 @@ def update(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *
             for projection in projections:
                 _set_position(conn, projection.name, batch[-1].position)
             applied += len(batch)
+            positions = {batch[-1].position}
 
 
 def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *, patients_per_batch: int = 200

@@ -168,7 +168,7 @@ def test_report_with_comparison_and_download(tab: Tab) -> None:
     expect(page.get_by_role("heading", name="Cohort report: daratumumab")).to_be_visible(timeout=60_000)
     expect(page.locator("p.summary")).to_contain_text("daratumumab")
     expect(page.locator("table.side thead")).to_contain_text("iwg2009")
-    swimmer = page.locator('img[alt^="Swimmer plot"]')
+    swimmer = page.locator("#fig-swimmer img")
     swimmer.scroll_into_view_if_needed()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=swimmer.element_handle(),
                            timeout=60_000)
