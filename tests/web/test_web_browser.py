@@ -18,6 +18,7 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+expect.set_options(timeout=20_000)  # the machine is shared: allow for a slow first page, not for a wrong one
 EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of (403|404|400)")
 
 
@@ -36,6 +37,7 @@ class Tab:
     def __init__(self, browser: Browser, server: WebServer) -> None:
         self.context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="de-DE",
                                            timezone_id="Europe/Berlin")
+        self.context.set_default_timeout(60_000)
         self.page: Page = self.context.new_page()
         self.server = server
         self.errors: list[str] = []
