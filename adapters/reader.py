@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import InboundMessage, Rejected
 from adapters.csv_enrollment import read_enrollment_csv
-from adapters.detect import detect
+from adapters.detect import detect  # re-exported: the listeners' channel policy asks it too
 from adapters.fhir.context import PatientLookup
 from adapters.fhir.read import read_fhir
 from adapters.hl7v2.parse import parse_hl7_message
@@ -30,7 +30,8 @@ def _zone(tz: tzinfo | str | None, mapping: SiteMapping) -> tzinfo:
 
 
 def _internal(exc: BaseException) -> Rejected:
-    return Rejected(reason=f"internal: {type(exc).__name__}: {exc}", ack_code="AE", error_code="207")
+    # the exception's text may quote the message (a pydantic error carries the input value): only its type is kept
+    return Rejected(reason=f"internal: {type(exc).__name__}", ack_code="AE", error_code="207")
 
 
 def read_hl7(
@@ -134,3 +135,6 @@ def iter_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
                     yield child
         elif path.is_file():
             yield path
+
+
+__all__ = ["detect", "iter_paths", "read_bytes", "read_hl7"]

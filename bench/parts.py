@@ -113,7 +113,7 @@ def _raw_executemany(engine: Any, db: str, cols: list[str], rows: list[tuple[Any
         cur = dbapi.cursor()
         col_types = "position BIGINT, event_id TEXT, stream TEXT, stream_version INTEGER, type TEXT, " \
                     "schema_version INTEGER, occurred_at TIMESTAMP{tz}, recorded_at TIMESTAMP{tz}, " \
-                    "message_key TEXT, derivation_set TEXT, payload TEXT, hash TEXT"
+                    "message_key TEXT, derivation_set TEXT, payload TEXT, hash TEXT, chain_version INTEGER"
         tz = " WITH TIME ZONE" if db == "postgresql" else ""
         cur.execute(f"CREATE TABLE raw_events ({col_types.format(tz=tz)})")
         dbapi.commit()

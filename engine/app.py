@@ -51,13 +51,18 @@ class App:
 
         return load_sinks(self.settings.sinks)
 
+    @property
+    def alert_sink_names(self) -> tuple[str, ...]:
+        """The sinks alerts go to: every sink of the file but the one that receives checkpoints."""
+        return tuple(n for n in self.sinks.names if n != self.settings.checkpoint_sink)
+
     @cached_property
     def live_processor(self) -> Any:
         """The one processor that derives the canonical set and queues alerts for delivery."""
         from engine.processor import Processor
 
         return Processor(self.store, self.profile, tz=self.settings.timezone, clock=self.clock,
-                         alert_sinks=self.sinks.names)
+                         alert_sinks=self.alert_sink_names)
 
     def processor(self, *, derivation_set: str | None = None, profile: Any = None) -> Any:
         """A processor that delivers nothing: for verify, what-if and other non-live runs."""
@@ -65,6 +70,14 @@ class App:
 
         return Processor(self.store, profile or self.profile, derivation_set=derivation_set,
                          tz=self.settings.timezone, clock=self.clock)
+
+    @cached_property
+    def vault(self) -> Any:
+        """Masks dead letters, and encrypts those that cannot be masked, with the key outside the database."""
+        from engine.privacy import DeadLetterVault, default_key_path
+
+        configured = self.settings.dead_letter_key
+        return DeadLetterVault(configured or default_key_path(self.settings.database_url), create=configured is None)
 
     def ingestor(self, *, derive: bool = True) -> Any:
         from engine.ingest import Ingestor
@@ -74,6 +87,7 @@ class App:
             deriver=self.live_processor if derive else None,
             clock=self.clock,
             batch_size=self.settings.batch_size,
+            vault=self.vault,
         )
 
     def close(self) -> None:

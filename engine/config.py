@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +47,37 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed log-ins per user name or address before the web app makes them wait.")
     web_login_window_minutes: int = Field(
         default=15, ge=1, description="The window of web_login_attempts, and how long the wait lasts.")
+    # -- security (docs/security.md) --------------------------------------------------------------
+    checkpoint_key: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) that signs checkpoints; keep it off the database host.")
+    checkpoint_dir: Path | None = Field(
+        default=None, description="Directory the signed checkpoints are written to (and verify reads by default).")
+    checkpoint_interval: float = Field(
+        default=300.0, gt=0, description="Seconds between checkpoints written by `serve` (with a key and a dir).")
+    checkpoint_sink: str | None = Field(
+        default=None, description="Name of an alert sink (sinks YAML) that also receives every checkpoint.")
+    checkpoint_trusted_keys: list[Path] = Field(
+        default_factory=list, description="Public keys of earlier checkpoint keys (after a rotation) verify trusts.")
+    dead_letter_key: Path | None = Field(
+        default=None, description="Fernet key file encrypting dead letters that cannot be masked (one key per line, "
+                                  "the first encrypts); default: a file beside a SQLite database, made on first use.")
+    mllp_formats: list[str] = Field(
+        default=["hl7"], description="Formats the MLLP listener accepts: hl7, and optionally fhir and csv.")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) for MLLP over TLS and HTTPS.")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
+    mllp_client_ca: Path | None = Field(
+        default=None, description="CA bundle: MLLP senders must present a client certificate signed by it.")
+    mllp_senders: dict[str, list[str]] = Field(
+        default_factory=dict, description="Client certificate name -> the MSH-3^MSH-4 it may send as "
+                                          "('*' for any); when set, a certificate not listed is refused.")
+
+    @field_validator("mllp_formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"hl7", "fhir", "csv"})
+        if unknown:
+            raise ValueError(f"unknown format {', '.join(unknown)}: use hl7, fhir and/or csv")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,7 +20,12 @@ def retry(app: App, dead_letter_id: int | None) -> list[tuple[int, str]]:
     for letter in app.store.dead_letters(unresolved_only=True):
         if dead_letter_id is not None and letter.id != dead_letter_id:
             continue
-        messages = read_bytes(letter.raw, origin=letter.origin, received_at=app.clock.now(),
+        try:
+            raw = app.vault.reveal(letter.raw, letter.encryption)
+        except KeyError as exc:
+            results.append((letter.id, f"still rejected: {exc.args[0]}"))
+            continue
+        messages = read_bytes(raw, origin=letter.origin, received_at=app.clock.now(),
                               mapping=app.mapping, tz=app.tzinfo)
         outcomes = [m.outcome for m in messages]
         if messages and all(isinstance(o, Accepted | Skipped) for o in outcomes):

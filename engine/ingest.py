@@ -14,7 +14,7 @@ from typing import Protocol
 from adapters.base import Accepted, InboundMessage, Rejected, Skipped
 from engine.clock import Clock, system_clock
 from engine.logs import get_logger
-from engine.privacy import redact
+from engine.privacy import DeadLetterVault
 from engine.store import EventStore, StoredEvent, StoreWriter
 
 log = get_logger("itpwatch.ingest")
@@ -74,8 +74,11 @@ class Ingestor:
         deriver: Deriver | None = None,
         clock: Clock = system_clock,
         batch_size: int = 2000,
+        vault: DeadLetterVault | None = None,
     ) -> None:
         self.store = store
+        self.vault = vault or DeadLetterVault(None)
+        """Masks dead letters, or encrypts those that cannot be masked."""
         self.deriver = deriver
         self.clock = clock
         self.batch_size = batch_size
@@ -163,10 +166,12 @@ class Ingestor:
         if key is not None and (seen := writer.message_seen(key)) is not None:
             summary.duplicates += 1
             return MessageResult(seen[0], True, outcome)
+        kept = self.vault.protect(message.raw, message.feed)
         writer.dead_letter(
-            raw=redact(message.raw), feed=message.feed, origin=message.origin, reason=outcome.reason,
+            raw=kept.raw, feed=message.feed, origin=message.origin,
+            reason=outcome.reason if kept.note is None else f"{outcome.reason}; {kept.note}",
             field=outcome.field, error_code=outcome.error_code, ack_code=outcome.ack_code, message_key=key,
-            recorded_at=self.clock.now(),
+            recorded_at=self.clock.now(), encryption=kept.encryption,
         )
         summary.dead_lettered.append(DeadLetterNote(message.origin, message.message_id, outcome.field, outcome.reason))
         return MessageResult(outcome.ack_code, False, outcome)

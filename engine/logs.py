@@ -7,6 +7,7 @@ key has to be added here on purpose, so a patient id or a platelet count cannot 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -44,6 +45,17 @@ def drop_identifiers(_logger: Any, _method: str, event_dict: MutableMapping[str,
     return clean
 
 
+def show_controls(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Control characters in a value are written as visible escapes: a log line never drives a terminal."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and _CONTROL.search(value):
+            event_dict[key] = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    return event_dict
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def configure(fmt: str = "auto", level: str = "INFO") -> None:
     renderer: Any
     if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
@@ -55,6 +67,7 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             drop_identifiers,
+            show_controls,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import ssl
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,9 @@ class Service:
         """Set after a commit that queued alert notices: wakes the dispatcher."""
         self._frames: asyncio.Queue[tuple[bytes, str, asyncio.Future[bytes]]] | None = None
         self._committer: asyncio.Task[None] | None = None
+        from engine.channel import ChannelPolicy
+
+        self.policy = ChannelPolicy(frozenset(app.settings.mllp_formats), app.settings.mllp_senders)
 
     async def run(self, fn: Any, *args: Any) -> Any:
         processor = self.app.live_processor
@@ -67,9 +71,15 @@ class Service:
         return result
 
     # -- HL7 over MLLP -----------------------------------------------------------------------------
-    async def handle_frame(self, frame: bytes, peer: str) -> bytes:
+    async def handle_frame(self, frame: bytes, peer: str, peer_names: tuple[str, ...] = ()) -> bytes:
         if self.stopping:
             raise ShuttingDown("server shutting down; frame not stored, no ACK")
+        refusal = self.policy.refusal(frame, peer_names)
+        if refusal is not None:  # a door this sender or format may not use: AR, nothing stored
+            from adapters.hl7v2.ack import build_ack
+
+            log.warning("mllp frame refused by the channel policy", error_code=refusal.error_code)
+            return build_ack(frame, "AR", at=self.app.clock.now(), error=refusal)
         self.in_flight += 1
         started = time.perf_counter()
         try:
@@ -174,7 +184,6 @@ class Service:
         """
         from adapters.base import Rejected
         from adapters.hl7v2.ack import build_ack
-        from engine.privacy import redact
 
         log.error("mllp message failed to store; dead-lettered", exc_type=type(exc).__name__)
         rejection = Rejected(f"internal: {type(exc).__name__}: storing failed", None, "AE", "207")
@@ -183,9 +192,10 @@ class Service:
             if key is not None and (seen := writer.message_seen(key)) is not None:
                 code = cast(AckCode, seen[0])  # committed meanwhile (the failure came after the commit)
                 return build_ack(message.raw, code, at=self.app.clock.now(), error=None if code == "AA" else rejection)
-            writer.dead_letter(raw=redact(message.raw), feed=message.feed, origin=message.origin,
+            kept = self.ingestor.vault.protect(message.raw, message.feed)
+            writer.dead_letter(raw=kept.raw, feed=message.feed, origin=message.origin,
                                reason=rejection.reason, field=None, error_code="207", ack_code="AE",
-                               message_key=key, recorded_at=self.app.clock.now())
+                               message_key=key, recorded_at=self.app.clock.now(), encryption=kept.encryption)
         return build_ack(message.raw, "AE", at=self.app.clock.now(), error=rejection)
 
     def close(self) -> None:
@@ -204,19 +214,25 @@ class MllpConnections:
         self.service = service
         self.open: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
 
-    async def listen(self, host: str, port: int) -> asyncio.Server:
+    async def listen(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> asyncio.Server:
         from adapters.mllp import DEFAULT_MAX_FRAME, serve_connection
+        from engine.tls import peer_names
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             assert task is not None
             self.open[task] = writer
+            names = peer_names(writer.get_extra_info("ssl_object"))  # the verified client certificate, if any
+
+            async def handle(frame: bytes, peer: str) -> bytes:
+                return await self.service.handle_frame(frame, peer, names)
+
             try:
-                await serve_connection(reader, writer, self.service.handle_frame, DEFAULT_MAX_FRAME)
+                await serve_connection(reader, writer, handle, DEFAULT_MAX_FRAME)
             finally:
                 self.open.pop(task, None)
 
-        return await asyncio.start_server(on_connect, host, port)
+        return await asyncio.start_server(on_connect, host, port, ssl=tls)
 
     async def close(self, timeout: float) -> None:
         for writer in list(self.open.values()):
@@ -229,6 +245,7 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
                 ready: asyncio.Event | None = None) -> None:
     if http_port is not None and not app.settings.http_token:
         raise SystemExit("itpwatch serve: the HTTP listener needs a bearer token (--token or ITPWATCH_HTTP_TOKEN)")
+    tls = _tls_context(app)
     service = Service(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -244,17 +261,21 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
     uvicorn_server = None
     try:
         if mllp_port is not None:
-            mllp_server = await connections.listen(host, mllp_port)
+            mllp_server = await connections.listen(host, mllp_port, tls)
             for bound in _bound(mllp_server.sockets):
-                print(json.dumps({"listening": "mllp", "host": bound[0], "port": bound[1]}), flush=True)
+                print(json.dumps({"listening": "mllp", "host": bound[0], "port": bound[1], "tls": tls is not None}),
+                      flush=True)
             log.info("mllp listening", host=host, port=_bound(mllp_server.sockets)[0][1])
         if http_port is not None:
             import uvicorn
 
             from engine.http import make_http_app
 
+            settings = app.settings
             config = uvicorn.Config(make_http_app(service), host=host, port=http_port, log_config=None,
-                                    access_log=False, lifespan="off", timeout_graceful_shutdown=GRACE_SECONDS)
+                                    access_log=False, lifespan="off", timeout_graceful_shutdown=GRACE_SECONDS,
+                                    ssl_certfile=settings.tls_cert if tls is not None else None,
+                                    ssl_keyfile=settings.tls_key if tls is not None else None)
             uvicorn_server = uvicorn.Server(config)
             # The process's signals are handled here (stop.set), not by uvicorn: uvicorn >= 0.29 installs its
             # own handlers while serving and re-raises the signal afterwards.
@@ -267,16 +288,42 @@ async def serve(app: App, *, mllp_port: int | None, http_port: int | None, host:
                 await asyncio.sleep(0.02)
             for server in uvicorn_server.servers:
                 for bound in _bound(server.sockets):
-                    print(json.dumps({"listening": "http", "host": bound[0], "port": bound[1]}), flush=True)
+                    print(json.dumps({"listening": "http", "host": bound[0], "port": bound[1],
+                                      "tls": tls is not None}), flush=True)
         dispatcher = _start_dispatcher(app, stop, service.alerts_queued)
         if dispatcher is not None:
             tasks.append(dispatcher)
+        if app.settings.checkpoint_key is not None and app.settings.checkpoint_dir is not None:
+            from engine.checkpoints import run_checkpointer
+
+            tasks.append(asyncio.create_task(run_checkpointer(app, stop)))
         if ready is not None:
             ready.set()
         await stop.wait()
         log.info("shutting down")
     finally:
         await _shutdown(service, connections, mllp_server, uvicorn_server, tasks, stop)
+
+
+def _tls_context(app: App) -> ssl.SSLContext | None:
+    """The listeners' TLS context from the settings; a half-configured TLS is a start-up error, not plain text."""
+    from engine.tls import TlsConfigError, server_context
+
+    settings = app.settings
+    if settings.mllp_senders and settings.mllp_client_ca is None:
+        raise SystemExit("itpwatch serve: mllp_senders needs mllp_client_ca (senders are known by their client "
+                         "certificates)")
+    if settings.tls_cert is None and settings.tls_key is None:
+        if settings.mllp_client_ca is not None:
+            raise SystemExit("itpwatch serve: mllp_client_ca needs tls_cert and tls_key (client certificates "
+                             "are checked in the TLS handshake)")
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise SystemExit("itpwatch serve: set both tls_cert and tls_key (or neither)")
+    try:
+        return server_context(settings.tls_cert, settings.tls_key, settings.mllp_client_ca)
+    except TlsConfigError as exc:
+        raise SystemExit(f"itpwatch serve: {exc}") from None
 
 
 def _bound(sockets: Any) -> list[tuple[str, int]]:

@@ -1,36 +1,90 @@
-"""`itpwatch verify`: the hash chain holds, and re-deriving from the clinical facts gives what is stored.
+"""`itpwatch verify`: the chains hold (against signed checkpoints when given), re-deriving from the clinical
+facts gives the stored derivations, and rebuilding the read models gives the stored read tables.
 
 The re-derivation walks the log patient by patient (one stream read each, plus the streams merged into
-it and the latest clock event), so memory stays that of the largest patient, not of the whole log.
+it and the latest clock event), so memory stays that of the largest patient, not of the whole log; the
+read-model comparison walks chunks of patients the same way (engine.projections.check).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from engine.app import App
 from engine.derivation_sets import SEPARATOR
 from engine.processor import active_derived, derive_in_memory, same_fact
+from engine.store.integrity import Finding
 from events import CANONICAL_SET, CLOCK_STREAM, ClockAdvanced, DerivedEvent, Event, PatientMerged
 
+SHOWN = 50
+"""Differences printed per part; the count says how many there were."""
 
-def verify_all(app: App, console: Console) -> bool:
+
+def _red(text: str) -> Text:
+    return Text(text, style="red")
+
+
+def verify_all(app: App, console: Console, *, checkpoints: Path | None = None,
+               public_keys: Sequence[Path] = ()) -> bool:
+    """Print what holds and what does not; True when everything holds."""
     store = app.store
-    broken = store.verify_chain()
-    if broken is not None:
-        console.print(f"[red]hash chain broken at position {broken.position}[/red]: {broken.reason}")
+    anchors: dict[str, Any] = {}
+    if checkpoints is not None:
+        from engine.checkpoints import load_checkpoints, load_private_key, load_public_key
+
+        keys = [load_public_key(p) for p in [*public_keys, *app.settings.checkpoint_trusted_keys]]
+        if app.settings.checkpoint_key is not None and app.settings.checkpoint_key.exists():
+            keys.append(load_private_key(app.settings.checkpoint_key).public_key())
+        anchors, problems = load_checkpoints(checkpoints, keys)
+        count = len(anchors.get("events", []))
+        if problems:
+            console.print(_red(f"{len(problems)} checkpoint files cannot be trusted"))
+            _print_findings(console, problems)
+            return False
+        if count == 0:
+            console.print(_red(f"no checkpoint in {checkpoints}: a deleted tail or a recomputed chain cannot be seen"))
+            return False
+        console.print(f"{count} signed checkpoints read from {checkpoints}")
+    walk = store.verify_chains(anchors)
+    if walk.findings:
+        console.print(_red(f"hash chains broken or not as checkpointed ({len(walk.findings)} findings)"))
+        _print_findings(console, walk.findings)
         return False
-    console.print(f"hash chain intact over {store.head()} events")
+    head = walk.heads["events"][0]
+    sides = ", ".join(f"{walk.heads[t][0]} {t}" for t in walk.heads if t != "events")
+    covered = "; the checkpoints match" if checkpoints is not None else " (no checkpoints given: a deleted tail or " \
+        "a recomputed chain is only seen with --checkpoints)"
+    console.print(f"hash chains intact over {head} events and {sides}{covered}")
     differences = compare_store(app)
     if differences:
-        console.print(f"[red]{len(differences)} differences between stored and re-derived events[/red]")
-        for line in differences[:50]:
-            console.print(f"  {line}", markup=False)
+        console.print(_red(f"{len(differences)} differences between stored and re-derived events"))
+        for line in differences[:SHOWN]:
+            console.print(f"  {line}")
         return False
     console.print("re-derivation matches the stored derivations")
+    from engine.projections.check import compare_read_models
+
+    episodes_projection = next((p for p in app.projections if p.name == "episodes"), None)
+    read_models = list(compare_read_models(store, episodes_projection))
+    if read_models:
+        console.print(_red(f"{len(read_models)} differences between the stored read models and a rebuild from "
+                           "the log (repair: itpwatch projections rebuild)"))
+        _print_findings(console, read_models)
+        return False
+    console.print("read models match a rebuild from the log")
     return True
+
+
+def _print_findings(console: Console, findings: Sequence[Finding]) -> None:
+    for finding in findings[:SHOWN]:
+        console.print(f"  {finding}")
+    if len(findings) > SHOWN:
+        console.print(f"  ... {len(findings) - SHOWN} more")
 
 
 def compare_store(app: App) -> list[str]:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from adapters.base import AckCode, InboundMessage, Rejected
 from adapters.hl7v2.split import (
+    _CHARSETS,
     declared_charset,
     decode_message,
     normalise_segments,
@@ -46,6 +47,16 @@ def escape(text: str) -> str:
     return re.sub(r"[\r\n\x0b\x1c]+", " ", out)
 
 
+def _charset(value: str) -> str:
+    """MSH-18 as echoed: its first value when it is a character set we know (HL7 table 0211), else nothing.
+
+    Only a name from our own table is echoed: a sender's MSH-18 with other separators in it (a field
+    separator of its own choosing, say) would otherwise add fields or segments to the ACK.
+    """
+    name = re.split(r"[~^&\\|\r\n]", value, maxsplit=1)[0].strip().upper()
+    return name if name in _CHARSETS else ""
+
+
 def err_location(field: str | None) -> str:
     """'OBX[3]-6' -> 'OBX^3^6', 'PID-3' -> 'PID^1^3'; anything else (FHIR paths) -> ''."""
     if not field:
@@ -66,6 +77,21 @@ def _msh_fields(raw: bytes) -> tuple[list[str], str]:
     fields = text.split(text[3])
     comp = fields[1][0] if len(fields) > 1 and fields[1] else "^"
     return fields, comp
+
+
+def sending_parties(raw: bytes) -> list[tuple[str, str]]:
+    """(MSH-3, MSH-4) first components of every MSH segment of a frame (a batch has several)."""
+    out = []
+    for segment in normalise_segments(raw):
+        if not segment.startswith(b"MSH") or len(segment) < 5:
+            continue
+        text = repair_encoding_characters(decode_message(segment))
+        fields = text.split(text[3])
+        comp = fields[1][0] if len(fields) > 1 and fields[1] else "^"
+        app = fields[2].split(comp)[0] if len(fields) > 2 else ""
+        facility = fields[3].split(comp)[0] if len(fields) > 3 else ""
+        out.append((app.strip(), facility.strip()))
+    return out
 
 
 def ack_control_id(raw: bytes) -> str:
@@ -122,7 +148,7 @@ def build_ack(
             ack_control_id(raw),
             escape(processing),
             escape(version),
-            *([""] * 5 + [f(18).split(comp)[0]] if codec != "utf-8" else []),
+            *([""] * 5 + [_charset(f(18).split(comp)[0])] if codec != "utf-8" else []),
         ]
     )
     msa_text = escape(text) if text else ""

@@ -165,7 +165,7 @@ def parse_hl7_message(
 ) -> InboundMessage:
     """Convert one message (as cut by `split_messages`) into an InboundMessage with its Outcome."""
     text = repair_encoding_characters(decode_message(raw))
-    if not text.startswith("MSH") or len(text) < 8:
+    if not text.startswith("MSH") or len(text) < 8 or text[3] in "\r\n" or text[3].isalnum():
         return InboundMessage(
             raw=raw,
             feed=feed,

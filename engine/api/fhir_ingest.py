@@ -18,7 +18,6 @@ from adapters.reader import read_bytes
 from engine.api.patients import PatientIndex
 from engine.app import App
 from engine.ingest import Ingestor, MessageResult
-from engine.privacy import redact
 
 FEED = "fhir-http"
 
@@ -76,10 +75,12 @@ def _fail(app: App, body: bytes, failure: TransactionFailed) -> TransactionFaile
         if writer.message_seen(key) is not None:
             return TransactionFailed(failure.entry, failure.rejection, before=True)
         rejection = failure.rejection
+        kept = app.vault.protect(body, FEED)  # masked, or encrypted when it cannot be masked
         writer.dead_letter(
-            raw=redact(body), feed=FEED, origin="http", message_key=key, recorded_at=app.clock.now(),
+            raw=kept.raw, feed=FEED, origin="http", message_key=key, recorded_at=app.clock.now(),
             reason=f"transaction not stored: entry {failure.entry}: {rejection.reason}",
             field=failure.expression, error_code=rejection.error_code, ack_code=rejection.ack_code,
+            encryption=kept.encryption,
         )
     return failure
 

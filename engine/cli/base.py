@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from engine import logs
 from engine.app import App
+from engine.cli.output import console, err  # every command prints through these: feed text stays literal
 from engine.config import load_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Watch ITP patients from hospital feeds.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Watch ITP patients from hospital feeds.",
+                  pretty_exceptions_show_locals=False)  # locals of a failing frame may hold patient data
 dead_letters_app = typer.Typer(no_args_is_help=True, help="Messages that could not be accepted.")
 alerts_app = typer.Typer(no_args_is_help=True, help="Clinical alerts: list, acknowledge, dispatch.")
 projections_app = typer.Typer(no_args_is_help=True, help="Read models built from the log.")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(projections_app, name="projections")
-
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (env ITPWATCH_DATABASE_URL).")]
 ProfileOption = Annotated[str | None, typer.Option("--profile", help="Rule profile: site, iwg2009 or a path.")]
@@ -64,3 +61,6 @@ def parse_ts(value: str | None) -> datetime | None:
 
         ts = ts.replace(tzinfo=ZoneInfo(load_settings().timezone))
     return ts
+
+
+__all__ = ["alerts_app", "app", "app_of", "console", "dead_letters_app", "err", "parse_ts", "projections_app"]

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from engine.cli.base import app, app_of, console, dead_letters_app, err, parse_ts
+from engine.cli.output import literal, styled
 
 
 @app.command()
@@ -33,7 +34,7 @@ def ingest(
     summary = IngestSummary(unreadable=unreadable)
     # two bars: files, and the messages of the current file (one large file is a long import too);
     # rich hides them when stderr is not a terminal
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("{task.description}", markup=False, style="bold"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as progress:
         file_task = progress.add_task("files", total=len(files))
         message_task = progress.add_task("messages", total=0, visible=False)
@@ -47,7 +48,7 @@ def ingest(
             messages = read_bytes(data, origin=str(path), received_at=application.clock.now(),
                                   mapping=application.mapping, tz=application.tzinfo)
             progress.reset(message_task, total=len(messages), visible=len(messages) > 1000,
-                           description=f"messages of {Path(path).name}")
+                           description=literal(f"messages of {Path(path).name}"))
             summary.add(ingestor.ingest(messages, on_message=lambda: progress.advance(message_task)))
             progress.advance(file_task)
     _print_summary(summary)
@@ -83,7 +84,7 @@ def _print_summary(summary: Any) -> None:
             dead.add_row("...", f"{len(summary.dead_lettered) - 50} more", "", "itpwatch dead-letters list")
         console.print(dead)
     for problem in summary.unreadable:
-        err.print(f"[red]cannot read[/red] {problem}")
+        err.print(styled("cannot read", "red"), problem)
 
 
 @app.command()
@@ -143,7 +144,14 @@ def dead_letters_show(ctx: typer.Context, dead_letter_id: int) -> None:
             console.print(f"id {d.id}  feed {d.feed}  origin {d.origin}  key {d.message_key}")
             console.print(f"field {d.field}  error {d.error_code}  ack {d.ack_code}  state {d.resolution or 'open'}")
             console.print(f"reason: {d.reason}")
-            console.print(d.raw.decode("utf-8", "replace").replace("\r", "\n"), markup=False)
+            try:
+                raw = app_of(ctx).vault.reveal(d.raw, d.encryption)
+            except KeyError as exc:
+                err.print(f"raw bytes not shown: {exc.args[0]}")
+                return
+            if d.encryption is not None and d.encryption != "withheld":
+                console.print(f"decrypted with the dead-letter key ({d.encryption}):")
+            console.print(raw.decode("utf-8", "replace").replace("\r", "\n"))
             return
     err.print(f"no dead letter {dead_letter_id}")
     raise typer.Exit(code=1)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from engine.app import App
 from engine.cli.base import app, app_of, console, err, parse_ts
+from engine.cli.output import styled
 from engine.cohort_report import cohort_for
 
 
@@ -83,9 +84,9 @@ def timeline(ctx: typer.Context, patient: str) -> None:
     for col in ("valid time", "recorded", "event", "detail", "source", "id"):
         table.add_column(col, overflow="fold")
     for e in sorted(events, key=lambda e: (e.occurred_at, e.stream_version)):
-        kind = f"[cyan]{e.type}[/cyan]" if isinstance(e, DerivedEvent) else e.type
+        kind = styled(e.type, "cyan") if isinstance(e, DerivedEvent) else styled(e.type)
         if str(e.event_id) in gone:
-            kind = f"[strike]{e.type}[/strike] (revised)"
+            kind = styled(e.type, "strike") + " (revised)"
         source = f"rule {e.rule_id}" if isinstance(e, DerivedEvent) else f"{e.source.feed} {e.source.message_id or ''}"
         table.add_row(e.occurred_at.isoformat(timespec="minutes"), e.recorded_at.isoformat(timespec="seconds"),
                       kind, describe(e), source, str(e.event_id)[:8])
@@ -242,13 +243,13 @@ def explain(
         raise typer.Exit(code=1)
     for item in found:
         e = item.event
-        mark = " [red](superseded by a revision)[/red]" if item.superseded else ""
-        console.print(f"[bold]{e.type}[/bold] {describe(e)}{mark}")
+        mark = styled(" (superseded by a revision)", "red") if item.superseded else ""
+        console.print(styled(e.type, "bold") + f" {describe(e)}" + mark)
         console.print(f"  id {e.event_id}  valid {e.occurred_at.isoformat()}  recorded {e.recorded_at.isoformat()}")
         console.print(f"  rule {e.rule_id}: {item.statement}")
         console.print(f"  profile {e.profile} version {e.profile_version}  set {e.derivation_set}")
         for inp in item.inputs:
             console.print(f"    <- {inp.type} valid {inp.occurred_at.isoformat()} {describe(inp)}  "
-                          f"[{inp.source.feed} {inp.source.sender or ''} {inp.source.message_id or ''}]", markup=False)
+                          f"[{inp.source.feed} {inp.source.sender or ''} {inp.source.message_id or ''}]")
         for missing in item.missing_inputs:
             console.print(f"    <- {missing} (not in the log)")

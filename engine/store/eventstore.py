@@ -18,8 +18,9 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from engine.store.database import connect
 from engine.store.errors import ConcurrencyError
-from engine.store.hashing import GENESIS, chain_hash
-from engine.store.schema import dead_letter_resolutions, dead_letters, events, inbound_messages
+from engine.store.hashing import CHAIN_VERSION, EVENT_COLUMNS, GENESIS, SIDE_COLUMNS, row_hash
+from engine.store.integrity import Anchor, ChainWalk, walk_all
+from engine.store.schema import chain_seals, dead_letter_resolutions, dead_letters, events, inbound_messages
 from engine.store.timestamps import from_db, to_db
 from events import AnyEvent, DerivedEvent, Event, event_from_json
 
@@ -55,6 +56,8 @@ class DeadLetter:
     ack_code: str
     raw: bytes
     resolution: str | None = None
+    encryption: str | None = None
+    """None: `raw` is the masked message in clear; 'fernet:<key id>': encrypted (DeadLetterVault.reveal)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class StoreWriter:
         self._pending_messages: dict[str, tuple[str, tuple[int, ...]]] = {}
         self._absent_messages: set[str] = set()
         self._absent_ids: set[str] = set()
+        self._side_heads: dict[str, tuple[int, str]] = {}
         self.appended: list[StoredEvent] = []
         """Every event this transaction appended, in position order (for the processor and projections)."""
 
@@ -197,27 +201,25 @@ class StoreWriter:
         if recorded_at is not None:
             update["recorded_at"] = recorded_at
         stored = event.model_copy(update=update)
-        payload = stored.canonical_json()
         self._position += 1
-        self._hash = chain_hash(self._hash, payload)
+        row: dict[str, Any] = {
+            "position": self._position,
+            "event_id": str(stored.event_id),
+            "stream": stored.stream,
+            "stream_version": version,
+            "type": stored.type,
+            "schema_version": stored.schema_version,
+            "occurred_at": to_db(stored.occurred_at, self.dialect),
+            "recorded_at": to_db(stored.recorded_at, self.dialect),
+            "message_key": message_key,
+            "derivation_set": stored.derivation_set if isinstance(stored, DerivedEvent) else None,
+            "payload": stored.canonical_json(),
+        }
+        self._hash = row["hash"] = row_hash(self._hash, "events", [row[c] for c in EVENT_COLUMNS])
+        row["chain_version"] = CHAIN_VERSION
         self._versions[event.stream] = version
         self._pending_ids[str(event.event_id)] = self._position
-        self._event_rows.append(
-            {
-                "position": self._position,
-                "event_id": str(stored.event_id),
-                "stream": stored.stream,
-                "stream_version": version,
-                "type": stored.type,
-                "schema_version": stored.schema_version,
-                "occurred_at": to_db(stored.occurred_at, self.dialect),
-                "recorded_at": to_db(stored.recorded_at, self.dialect),
-                "message_key": message_key,
-                "derivation_set": stored.derivation_set if isinstance(stored, DerivedEvent) else None,
-                "payload": payload,
-                "hash": self._hash,
-            }
-        )
+        self._event_rows.append(row)
         self.appended.append(StoredEvent(self._position, stored, message_key))  # type: ignore[arg-type]
         return self._position
 
@@ -227,14 +229,25 @@ class StoreWriter:
             return
         self._absent_messages.discard(message_key)
         self._pending_messages[message_key] = (ack_code, tuple(positions))
-        self._message_rows.append(
-            {
-                "message_key": message_key,
-                "ack_code": ack_code,
-                "positions": json.dumps(list(positions)),
-                "recorded_at": to_db(_utcnow(), self.dialect),
-            }
-        )
+        self._message_rows.append(self._chained("inbound_messages", {
+            "message_key": message_key,
+            "ack_code": ack_code,
+            "positions": json.dumps(list(positions)),
+            "recorded_at": to_db(_utcnow(), self.dialect),
+        }))
+
+    def _chained(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its place (seq) and full-row hash in its table's chain; called under the append lock."""
+        if table not in self._side_heads:
+            self._side_heads[table] = side_head(self._conn, table)
+        seq, previous = self._side_heads[table]
+        row["seq"] = seq + 1
+        row["hash"] = row_hash(previous, table, [row.get(c) for c in SIDE_COLUMNS[table]])
+        self._side_heads[table] = (seq + 1, row["hash"])
+        return row
+
+    def _next_id(self, table: Any) -> int:
+        return int(self._conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar() or 0) + 1
 
     def dead_letter(
         self,
@@ -248,27 +261,28 @@ class StoreWriter:
         ack_code: str,
         message_key: str | None,
         recorded_at: datetime,
+        encryption: str | None = None,
     ) -> int:
+        """Keep a message that was not accepted. `raw` is already masked, or encrypted (`encryption` names how).
+
+        The id is assigned here, under the append lock, because the row's hash covers it.
+        """
         self.flush()
-        result = self._conn.execute(
-            insert(dead_letters).values(
-                recorded_at=to_db(recorded_at, self.dialect), feed=feed, origin=origin[:500],
-                message_key=message_key, reason=reason, field=field, error_code=error_code,
-                ack_code=ack_code, raw=raw,
-            )
-        )
+        dead_letter_id = self._next_id(dead_letters)
+        self._conn.execute(insert(dead_letters).values(self._chained("dead_letters", {
+            "id": dead_letter_id, "recorded_at": to_db(recorded_at, self.dialect), "feed": feed,
+            "origin": origin[:500], "message_key": message_key, "reason": reason, "field": field,
+            "error_code": error_code, "ack_code": ack_code, "raw": raw, "encryption": encryption,
+        })))
         if message_key is not None:
             self.record_message(message_key, ack_code)
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return dead_letter_id
 
-    def resolve_dead_letter(self, dead_letter_id: int, outcome: str, detail: str | None, at: datetime,
-                            by: str | None = None) -> None:
-        self._conn.execute(
-            insert(dead_letter_resolutions).values(
-                dead_letter_id=dead_letter_id, resolved_at=to_db(at, self.dialect), outcome=outcome, detail=detail,
-                resolved_by=by,
-            )
-        )
+    def resolve_dead_letter(self, dead_letter_id: int, outcome: str, detail: str | None, at: datetime) -> None:
+        self._conn.execute(insert(dead_letter_resolutions).values(self._chained("dead_letter_resolutions", {
+            "id": self._next_id(dead_letter_resolutions), "dead_letter_id": dead_letter_id,
+            "resolved_at": to_db(at, self.dialect), "outcome": outcome, "detail": detail,
+        })))
 
     def flush(self) -> None:
         if self._event_rows:
@@ -382,35 +396,34 @@ class EventStore:
                 DeadLetter(
                     id=row.id, recorded_at=from_db(row.recorded_at), feed=row.feed, origin=row.origin,
                     message_key=row.message_key, reason=row.reason, field=row.field, error_code=row.error_code,
-                    ack_code=row.ack_code, raw=bytes(row.raw), resolution=row.o,
+                    ack_code=row.ack_code, raw=bytes(row.raw), resolution=row.o, encryption=row.encryption,
                 )
                 for row in conn.execute(query)
             ]
 
     def verify_chain(self) -> ChainBreak | None:
-        """Walk the hash chain; the first position whose row does not match its hash or its payload."""
-        previous = GENESIS
-        expected_position = 0
-        with self.engine.connect() as conn:
-            rows = conn.execution_options(yield_per=5000).execute(
-                select(events.c.position, events.c.event_id, events.c.stream, events.c.stream_version,
-                       events.c.type, events.c.payload, events.c.hash).order_by(events.c.position)
-            )
-            for pos, event_id, stream, version, etype, payload, stored_hash in rows:
-                expected_position += 1
-                if pos != expected_position:
-                    return ChainBreak(expected_position, f"position {expected_position} is missing")
-                if chain_hash(previous, payload) != stored_hash:
-                    return ChainBreak(pos, "hash does not match the previous hash and the payload")
-                try:
-                    data = json.loads(payload)
-                except ValueError:
-                    return ChainBreak(pos, "payload is not JSON")
-                columns = (event_id, stream, version, etype)
-                if columns != (data.get("event_id"), data.get("stream"), data.get("stream_version"), data.get("type")):
-                    return ChainBreak(pos, "row columns disagree with the hashed payload")
-                previous = stored_hash
+        """The first break of the event log's chain (its position and what is wrong), or None."""
+        walk = self.verify_chains()
+        for finding in walk.findings:
+            if finding.table == "events":
+                return ChainBreak(int(finding.row.split()[-1]), finding.reason)
         return None
+
+    def verify_chains(self, anchors: Mapping[str, list[Anchor]] | None = None) -> ChainWalk:
+        """Walk every chain (the log and the side tables) against their seals and the given checkpoint anchors."""
+        with self.engine.connect() as conn:
+            return walk_all(conn, anchors)
+
+
+def side_head(conn: Connection, table: str) -> tuple[int, str]:
+    """(seq, hash) of the last chained row of a side table; before the first, the table's legacy seal or genesis."""
+    t = {"inbound_messages": inbound_messages, "dead_letters": dead_letters,
+         "dead_letter_resolutions": dead_letter_resolutions}[table]
+    row = conn.execute(select(t.c.seq, t.c.hash).where(t.c.seq.is_not(None)).order_by(t.c.seq.desc()).limit(1)).first()
+    if row is not None:
+        return int(row[0]), str(row[1])
+    seal = conn.execute(select(chain_seals.c.hash).where(chain_seals.c.table_name == table)).scalar()
+    return 0, str(seal) if seal else GENESIS
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:

@@ -36,6 +36,7 @@ events = Table(
     Column("derivation_set", String(100), nullable=True),
     Column("payload", Text, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("chain_version", Integer, nullable=False, server_default="1"),
     UniqueConstraint("stream", "stream_version", name="uq_events_stream_version"),
 )
 Index("ix_events_stream_occurred", events.c.stream, events.c.occurred_at)
@@ -49,7 +50,10 @@ inbound_messages = Table(
     Column("ack_code", String(2), nullable=False),
     Column("positions", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    Column("hash", String(64), nullable=True),
 )
+Index("ux_inbound_messages_seq", inbound_messages.c.seq, unique=True)
 
 dead_letters = Table(
     "dead_letters",
@@ -64,7 +68,11 @@ dead_letters = Table(
     Column("error_code", String(10), nullable=False),
     Column("ack_code", String(2), nullable=False),
     Column("raw", LargeBinary, nullable=False),
+    Column("encryption", String(40), nullable=True),
+    Column("seq", BigInteger, nullable=True),
+    Column("hash", String(64), nullable=True),
 )
+Index("ux_dead_letters_seq", dead_letters.c.seq, unique=True)
 
 dead_letter_resolutions = Table(
     "dead_letter_resolutions",
@@ -74,8 +82,21 @@ dead_letter_resolutions = Table(
     Column("resolved_at", DateTime(timezone=True), nullable=False),
     Column("outcome", String(40), nullable=False),
     Column("detail", Text, nullable=True),
-    Column("resolved_by", String(100), nullable=True),
+    Column("seq", BigInteger, nullable=True),
+    Column("hash", String(64), nullable=True),
 )
+Index("ux_dead_letter_resolutions_seq", dead_letter_resolutions.c.seq, unique=True)
+
+chain_seals = Table(
+    "chain_seals",
+    metadata,
+    Column("table_name", String(40), primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("last_key", String(300), nullable=True),
+    Column("hash", String(64), nullable=False),
+    Column("sealed_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per append-only table that had rows before every column was hashed (revision 0030)."""
 
 projection_positions = Table(
     "projection_positions",

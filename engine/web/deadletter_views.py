@@ -1,8 +1,8 @@
 """Dead letters for integration engineers: the list, one message with identifiers masked, its history,
 retry (parse again and store if it now passes) and discard with a reason.
 
-Both outcomes are rows of dead_letter_resolutions, which the database keeps append-only; the dead
-letter itself is never changed.
+Both outcomes are rows of dead_letter_resolutions (who and why in `detail`, covered by the table's row
+hash), which the database keeps append-only; the dead letter itself is never changed.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ class Resolution:
     at: datetime
     outcome: str
     detail: str | None
-    by: str | None
+    """Who and why, e.g. 'by integ: test message from the lab system'."""
 
 
 @dataclass(frozen=True)
 class LetterView:
     letter: DeadLetter
-    masked: str
+    masked: str | None
+    """None when the message is kept encrypted (it could not be masked): it is never shown."""
     history: list[Resolution]
 
 
@@ -48,8 +49,11 @@ def letter(app: App, letter_id: int) -> LetterView | None:
         rows = conn.execute(select(dead_letter_resolutions)
                             .where(dead_letter_resolutions.c.dead_letter_id == letter_id)
                             .order_by(dead_letter_resolutions.c.id)).mappings().all()
-    history = [Resolution(from_db(r["resolved_at"]), r["outcome"], r["detail"], r["resolved_by"]) for r in rows]
-    return LetterView(found[0], mask_identifiers(found[0].raw), history)
+    history = [Resolution(from_db(r["resolved_at"]), r["outcome"], r["detail"]) for r in rows]
+    shown = found[0]
+    if shown.encryption is not None:  # it could not be parsed far enough to mask: it is not shown at all
+        return LetterView(shown, None, history)
+    return LetterView(shown, mask_identifiers(shown.raw), history)
 
 
 def retry_one(app: App, letter_id: int, by: str) -> str:
@@ -60,7 +64,7 @@ def retry_one(app: App, letter_id: int, by: str) -> str:
     outcome = results[0][1]
     if not outcome.startswith("accepted"):
         with app.store.writer() as writer:
-            writer.resolve_dead_letter(letter_id, "retry-rejected", outcome[:1000], app.clock.now(), by=by)
+            writer.resolve_dead_letter(letter_id, "retry-rejected", f"by {by}: {outcome}"[:1000], app.clock.now())
     return outcome
 
 
@@ -69,5 +73,5 @@ def discard(app: App, letter_id: int, by: str, reason: str) -> bool:
     if not any(d.id == letter_id for d in app.store.dead_letters(unresolved_only=True)):
         return False
     with app.store.writer() as writer:
-        writer.resolve_dead_letter(letter_id, "discarded", reason, app.clock.now(), by=by)
+        writer.resolve_dead_letter(letter_id, "discarded", f"by {by}: {reason}", app.clock.now())
     return True

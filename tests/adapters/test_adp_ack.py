@@ -52,3 +52,13 @@ def test_err_location_forms() -> None:
     assert err_location("OBX[3]-6") == "OBX^3^6"
     assert err_location("Observation.valueQuantity.unit") == ""
     assert err_location(None) == ""
+
+
+def test_msh18_is_never_echoed_with_what_it_smuggles() -> None:
+    """MSH-18 was echoed unescaped: a sender with its own field separator could add fields to the ACK."""
+    raw = b"MSH#^~\\&#LAB#UKX#ITPWATCH#UKX#20240305##ORU^R01#C1#P#2.5######8859/1~X|EVIL|MSA\rPID#1##4711^^^UKX^MR"
+    msh, msa, err = _segments(build_ack(raw, "AE", at=AT))
+    assert msh[17] == "8859/1" and len(msh) == 18, "only the known character set name is echoed"
+    assert msa[:2] == ["MSA", "AE"] and err[0] == "ERR"
+    unknown = raw.replace(b"8859/1~X|EVIL|MSA", b"UNICODE UTF-8|EVIL")
+    assert "EVIL" not in build_ack(unknown, "AE", at=AT).decode()

@@ -115,7 +115,7 @@ def test_verify_passes_then_names_a_tampered_position(tmp_path: Path) -> None:
         conn.execute(text("DROP TRIGGER events_no_update"))
         conn.execute(text("UPDATE events SET payload = replace(payload, 'primary', 'secondary') WHERE position = 2"))
     out = itp(db, "verify", code=1)
-    assert "broken at position 2" in out
+    assert "events position 2: hash does not match" in out
 
 
 def test_verify_fails_when_a_derivation_is_missing(tmp_path: Path) -> None:

@@ -55,3 +55,9 @@ def test_stored_dead_letter_has_no_name_or_address(tmp_path: Path) -> None:
     cleaned = redact(raw)
     assert b"Musterfrau" not in cleaned and b"Beispielweg" not in cleaned and b"Mustermann" not in cleaned
     assert b"4711^^^UKX^MR" in cleaned and b"19650412" in cleaned
+
+
+def test_log_values_cannot_drive_a_terminal() -> None:
+    from engine.logs import show_controls
+
+    assert show_controls(None, "info", {"event": "x", "field": "OBX\x1b[2J"}) == {"event": "x", "field": "OBX\\x1b[2J"}

@@ -1,5 +1,4 @@
-"""The web app: user accounts, login sessions, the access log and verify runs (both append-only by trigger),
-and who resolved a dead letter.
+"""The web app: user accounts, login sessions, the access log and verify runs (both append-only by trigger).
 
 Revision ID: 0070
 """
@@ -10,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0070"
-down_revision = "0003"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
@@ -60,8 +59,6 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text, nullable=False),
         sa.Column("by", sa.String(100), nullable=False),
     )
-    # A plain ADD COLUMN (no table copy): the append-only triggers of the table stay in place.
-    op.add_column("dead_letter_resolutions", sa.Column("resolved_by", sa.String(100), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         # itpwatch_refuse_change() was created with the event log (revision 0001).
         for table in APPEND_ONLY:
