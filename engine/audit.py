@@ -58,8 +58,15 @@ class Explanation:
     missing_inputs: list[str]
 
 
-def explain(app: App, patient: str, transition: str | None = None) -> list[Explanation]:
-    events = [s.event for s in app.store.read_all()]
+def explain(app: App, patient: str, transition: str | None = None,
+            events: Sequence[Event] | None = None) -> list[Explanation]:
+    """Each derived event of the patient with its rule statement and inputs.
+
+    `events` narrows the search to what the caller already read (the patient's streams and the clock, for
+    the web page); by default the whole log is read.
+    """
+    if events is None:
+        events = [s.event for s in app.store.read_all()]
     by_id = {str(e.event_id): e for e in events}
     gone = superseded_ids(events)
     statements = {r.id: r.statement for r in app.profile.rules}

@@ -25,3 +25,24 @@ def report_for(application: App, events: list[Any], *, agent: str, as_of: dateti
                profile: Any = None, derivation_set: str | None = None) -> Report:
     return cohort_for(application, events, agent=agent, as_of=as_of, profile=profile,
                       derivation_set=derivation_set).report
+
+
+def cohort_under(application: App, events: list[Any], *, agent: str, as_of: datetime | None,
+                 profile_name: str | None = None, pseudonymize: bool = False) -> Cohort:
+    """The cohort under a profile: the stored (canonical) derivations for the configured profile, another
+    profile derived in memory by its own rule engine (nothing stored, nothing delivered). Shared by
+    `itpwatch report --profile` and the web app's report page."""
+    from engine.audit import what_if
+    from events import DerivedEvent
+    from rules import load_profile
+
+    profile = application.profile
+    derivation_set = None
+    if profile_name is not None:
+        wanted = load_profile(profile_name)
+        if (wanted.name, wanted.version) != (profile.name, profile.version):
+            facts = [e for e in events if not isinstance(e, DerivedEvent)]
+            profile, derived = what_if(application, profile_name, facts)
+            events, derivation_set = [*facts, *derived], profile.name
+    return cohort_for(application, events, agent=agent, as_of=as_of, profile=profile,
+                      derivation_set=derivation_set, pseudonymize=pseudonymize)

@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     ready_outbox_lag_seconds: float = Field(
         default=900.0, gt=0,
         description="/health/ready fails when an alert notice has been due for longer than this.")
+    web_session_idle_minutes: int = Field(
+        default=30, ge=1, description="A web session ends after this many minutes without a request.")
+    web_session_max_hours: int = Field(
+        default=12, ge=1, description="A web session ends this many hours after log-in, active or not.")
+    web_login_attempts: int = Field(
+        default=5, ge=1, description="Failed log-ins per user name or address before the web app makes them wait.")
+    web_login_window_minutes: int = Field(
+        default=15, ge=1, description="The window of web_login_attempts, and how long the wait lasts.")
     # -- security (docs/security.md) --------------------------------------------------------------
     checkpoint_key: Path | None = Field(
         default=None, description="Ed25519 private key (PEM) that signs checkpoints; keep it off the database host.")

@@ -10,6 +10,7 @@ GET  /health/ready  200 when every readiness check passes, else 503; the checks 
                     (engine/observability/health.py).
 GET  /metrics       Prometheus text format (engine/observability/metrics.py).
 Errors outside /fhir are the JSON error of engine/api/errors.py (documented in docs/ehr.md).
+The clinician web app (engine/web) adds its pages (/, /patients, /report, ...) with session log-in.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from engine.api.errors import json_error, outcome_response
 from engine.api.fhir import fhir_routes
 from engine.logs import get_logger
+from engine.web import web_routes
 
 log = get_logger("itpwatch.http")
 
@@ -124,6 +126,7 @@ def make_http_app(service: Any) -> Starlette:
             Route("/alerts", list_alerts, methods=["GET"]),
             Route("/alerts/{alert_id}/ack", ack_alert, methods=["POST"]),
             *cds_routes(service),
+            *web_routes(service),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

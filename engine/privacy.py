@@ -176,3 +176,97 @@ def default_key_path(database_url: str) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(url.database).with_name(Path(url.database).name + ".dead-letter.key")
+
+
+# -- masking for display ---------------------------------------------------------------------------------
+DISPLAY_MASK = "•••"
+# PID-2/3/4 identifiers, 7 birth date, 18 account, 20 driver's licence; MRG-1..4 prior identifiers; PV1-19 visit.
+_DISPLAY_FIELDS = {b"PID": (2, 3, 4, 7, 18, 20), b"MRG": (1, 2, 3, 4), b"PV1": (19,)}
+_FHIR_ID_KEYS = frozenset({"birthDate", "deceasedDateTime"})
+_CSV_ID_COLUMNS = frozenset({"patient_id", "mrn", "birth_date", "dob"})
+
+
+def mask_identifiers(raw: bytes) -> str:
+    """A stored (already redacted) dead letter as text with patient identifiers masked too, for integration
+    engineers, who need the structure and the failing field but not who the patient is.
+
+    HL7: PID-2/3/4/7/18/20, MRG-1..4, PV1-19. FHIR: identifier values, Patient ids and references to them,
+    birth dates. CSV: the patient id and birth date columns. Anything else is shown as stored.
+    """
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    stripped = text.lstrip(" \r\n\t")
+    if _MSH_AT_SEGMENT.search(raw):
+        return _mask_hl7(raw).decode("utf-8", errors="replace")
+    if stripped.startswith(("{", "[")):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            return text
+        return json.dumps(_mask_fhir(data), ensure_ascii=False, indent=2)
+    if "\n" in stripped and "," in stripped.split("\n", 1)[0]:
+        return _mask_csv(text)
+    return text
+
+
+def _mask_hl7(raw: bytes) -> bytes:
+    found = _MSH_AT_SEGMENT.search(raw)
+    sep = found.group(2) if found is not None else b"|"
+    out: list[bytes] = []
+    for segment in re.split(rb"(\r\n|\r|\n)", raw):
+        if segment in (b"\r\n", b"\r", b"\n"):
+            out.append(b"\n")
+            continue
+        fields = _DISPLAY_FIELDS.get(segment.lstrip(b"\xef\xbb\xbf \t")[:3])
+        if fields:
+            parts = segment.split(sep)
+            for i in fields:
+                if i < len(parts) and parts[i]:
+                    parts[i] = DISPLAY_MASK.encode()
+            segment = sep.join(parts)
+        out.append(segment)
+    return b"".join(out)
+
+
+def _mask_fhir(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("resourceType") == "Patient" and "id" in node:
+            node = {**node, "id": DISPLAY_MASK}
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k == "identifier":
+                out[k] = _mask_identifier(v)
+            elif k in _FHIR_ID_KEYS:
+                out[k] = DISPLAY_MASK
+            elif k in ("reference", "fullUrl") and isinstance(v, str) and "Patient/" in v:
+                out[k] = v.split("Patient/", 1)[0] + "Patient/" + DISPLAY_MASK
+            else:
+                out[k] = _mask_fhir(v)
+        return out
+    if isinstance(node, list):
+        return [_mask_fhir(v) for v in node]
+    return node
+
+
+def _mask_identifier(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_mask_identifier(v) for v in value]
+    if isinstance(value, dict):
+        return {k: (DISPLAY_MASK if k == "value" else v) for k, v in value.items()}
+    return DISPLAY_MASK
+
+
+def _mask_csv(text: str) -> str:
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return text
+    header = [h.strip().lower() for h in rows[0]]
+    masked = {i for i, h in enumerate(header) if h in _CSV_ID_COLUMNS}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(rows[0])
+    for row in rows[1:]:
+        writer.writerow([DISPLAY_MASK if i in masked and cell else cell for i, cell in enumerate(row)])
+    return out.getvalue()

@@ -21,16 +21,24 @@ def verify(
         "--public-key", help="Public key (PEM) the checkpoints were signed with; repeatable.")] = None,
 ) -> None:
     """Check the hash chains (and checkpoints), re-derive, rebuild the read models; exit 1 on any difference."""
+    import getpass
+
+    from rich.console import Console
+
     from engine.checkpoints import CheckpointError
     from engine.verification import verify_all
+    from engine.web.audit_views import record_verify
 
     application = app_of(ctx)
     directory = checkpoints or application.settings.checkpoint_dir
+    started = application.clock.now()
+    recording = Console(record=True, width=console.width)  # prints as before, and keeps the text for the record
     try:
-        ok = verify_all(application, console, checkpoints=directory, public_keys=public_key or [])
+        ok = verify_all(application, recording, checkpoints=directory, public_keys=public_key or [])
     except CheckpointError as exc:
         err.print(styled("verify: ", "red"), str(exc))
         raise typer.Exit(code=2) from None
+    record_verify(application, started=started, ok=ok, summary=recording.export_text(), by=f"cli:{getpass.getuser()}")
     raise typer.Exit(code=0 if ok else 1)
 
 

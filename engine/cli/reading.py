@@ -213,26 +213,13 @@ def report(
     Under the configured profile the stored (canonical) derivations are reported; under another profile the
     cohort is derived in memory by a separate rule engine (nothing is stored, nothing is delivered).
     """
-    from events import DerivedEvent
+    from engine.cohort_report import cohort_under
 
     _check_report_paths(fmt, out, plots, pseudonymize, pseudonym_key)
     application = app_of(ctx)
     events: list[Any] = [s.event for s in application.store.read_all()]
-    profile = application.profile
-    derivation_set = None
-    if profile_name is not None:
-        from engine.audit import what_if
-        from rules import load_profile
-
-        wanted = load_profile(profile_name)
-        if (wanted.name, wanted.version) != (profile.name, profile.version):
-            facts = [e for e in events if not isinstance(e, DerivedEvent)]
-            profile, derived = what_if(application, profile_name, facts)
-            events, derivation_set = [*facts, *derived], profile.name
-    from engine.cohort_report import cohort_for
-
-    cohort = cohort_for(application, events, agent=agent, as_of=parse_ts(as_of, ctx), profile=profile,
-                        derivation_set=derivation_set, pseudonymize=pseudonymize)
+    cohort = cohort_under(application, events, agent=agent, as_of=parse_ts(as_of, ctx), profile_name=profile_name,
+                          pseudonymize=pseudonymize)
     _emit_report(cohort, fmt, out, plots, pseudonym_key)
 
 

@@ -7,8 +7,8 @@ episodes projection also refreshes the cohort statistics of every agent it touch
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import update as sql_update
@@ -46,22 +46,17 @@ def _set_position(conn: Connection, name: str, position: int) -> None:
         conn.execute(insert(projection_positions).values(name=name, position=position))
 
 
-@contextmanager
-def _writing(store: EventStore) -> Iterator[Connection]:
-    """A write transaction that takes SQLite's write lock at BEGIN (BEGIN IMMEDIATE).
-
-    A deferred transaction that reads first and writes later cannot wait for the lock: when another
-    connection (the dispatcher, an append) commits in between, SQLite refuses the upgrade at once with
-    "database is locked" - GET /alerts failed that way beside a busy server.
-    """
-    with store.engine.connect().execution_options(itpwatch_write=True) as conn, conn.begin():
-        yield conn
+def _writing(store: EventStore) -> Any:
+    """A transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE): a deferred one that reads
+    and then writes fails at once with "database is locked" when another writer of the process (the alert
+    dispatcher, the MLLP writer) committed in between, instead of waiting for the lock."""
+    return store.engine.connect().execution_options(itpwatch_write=True)
 
 
 def update_one(store: EventStore, projection: Projection, *, chunk: int = 5000) -> int:
     applied = 0
     while True:
-        with _writing(store) as conn:
+        with _writing(store) as conn, conn.begin():
             start = _position(conn, projection.name)
             batch = list(store.read_all(after=start, chunk=chunk, until=start + chunk))
             if not batch:
@@ -85,8 +80,11 @@ def update(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *
     per_patient = [p for p in projections if hasattr(p, "write_patient")]
     scanned = [p for p in projections if not hasattr(p, "write_patient")]
     applied = 0
+    head = store.head()
     while True:
-        with _writing(store) as conn:
+        if next(iter(positions)) >= head:  # up to date: no write transaction, no lock to wait for
+            return applied
+        with _writing(store) as conn, conn.begin():
             start = _position(conn, projections[0].name)
             batch = list(store.read_all(after=start, chunk=chunk, until=start + chunk))
             if not batch:
@@ -101,6 +99,7 @@ def update(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *
             for projection in projections:
                 _set_position(conn, projection.name, batch[-1].position)
             applied += len(batch)
+            positions = {batch[-1].position}
 
 
 def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, *, patients_per_batch: int = 200
@@ -112,14 +111,14 @@ def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, 
     it, at ~3,000 events/s); the others get one scan filtered to the event types they read.
     """
     head = store.head()
-    with _writing(store) as conn:
+    with store.engine.begin() as conn:
         for projection in projections:
             projection.reset(conn)
             conn.execute(delete(projection_positions).where(projection_positions.c.name == projection.name))
     per_patient = [p for p in projections if hasattr(p, "write_patient")]
     scanned = [p for p in projections if not hasattr(p, "write_patient")]
     for projection in scanned:
-        with _writing(store) as conn:
+        with store.engine.begin() as conn:
             projection.apply(conn, list(store.read_all(until=head, types=getattr(projection, "types", None))))
             _set_position(conn, projection.name, head)
     with store.engine.connect() as conn:
@@ -127,10 +126,10 @@ def rebuild(store: EventStore, projections: Sequence[Projection] = PROJECTIONS, 
     patients = [s for s in store.streams() if s != CLOCK_STREAM and SEPARATOR not in s and s not in merged_away]
     touched: set[str] = set()
     for start in range(0, len(patients), patients_per_batch):
-        with _writing(store) as conn:
+        with store.engine.begin() as conn:
             batch = patients[start:start + patients_per_batch]
             touched |= write_patients(conn, batch, per_patient, up_to=head)  # type: ignore[arg-type]
-    with _writing(store) as conn:
+    with store.engine.begin() as conn:
         for projection in per_patient:
             if hasattr(projection, "refresh_cohort"):
                 for agent in sorted(touched):

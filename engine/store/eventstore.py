@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from engine.store.database import connect
 from engine.store.errors import ConcurrencyError
@@ -25,6 +25,8 @@ from engine.store.timestamps import from_db, to_db
 from events import AnyEvent, DerivedEvent, Event, event_from_json
 
 APPEND_LOCK_KEY = 74_2_2009  # PostgreSQL advisory lock id of the single log writer
+RESOLVED_OUTCOMES = ("accepted", "discarded")
+"""Outcomes that close a dead letter: stored after a retry, or discarded by a person with a reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,26 +378,27 @@ class EventStore:
             return [r[0] for r in conn.execute(select(events.c.stream).distinct().order_by(events.c.stream))]
 
     def dead_letters(self, *, unresolved_only: bool = False) -> list[DeadLetter]:
+        """Every dead letter with its latest resolution; unresolved_only leaves out accepted and discarded ones."""
+        r = dead_letter_resolutions
         with self.engine.connect() as conn:
-            resolved = (
-                select(dead_letter_resolutions.c.dead_letter_id, func.max(dead_letter_resolutions.c.outcome).label("o"))
-                .group_by(dead_letter_resolutions.c.dead_letter_id)
-                .subquery()
-            )
+            last = select(func.max(r.c.id).label("id")).group_by(r.c.dead_letter_id).subquery()
+            latest = select(r.c.dead_letter_id, r.c.outcome.label("o")).join(last, last.c.id == r.c.id).subquery()
             query = (
-                select(dead_letters, resolved.c.o)
-                .outerjoin(resolved, resolved.c.dead_letter_id == dead_letters.c.id)
+                select(dead_letters, latest.c.o)
+                .outerjoin(latest, latest.c.dead_letter_id == dead_letters.c.id)
                 .order_by(dead_letters.c.id)
             )
             if unresolved_only:
-                query = query.where(or_(resolved.c.o.is_(None), resolved.c.o != "accepted"))
+                closed = select(r.c.id).where(r.c.dead_letter_id == dead_letters.c.id,
+                                              r.c.outcome.in_(RESOLVED_OUTCOMES))
+                query = query.where(~closed.exists())
             return [
                 DeadLetter(
-                    id=r.id, recorded_at=from_db(r.recorded_at), feed=r.feed, origin=r.origin,
-                    message_key=r.message_key, reason=r.reason, field=r.field, error_code=r.error_code,
-                    ack_code=r.ack_code, raw=bytes(r.raw), resolution=r.o, encryption=r.encryption,
+                    id=row.id, recorded_at=from_db(row.recorded_at), feed=row.feed, origin=row.origin,
+                    message_key=row.message_key, reason=row.reason, field=row.field, error_code=row.error_code,
+                    ack_code=row.ack_code, raw=bytes(row.raw), resolution=row.o, encryption=row.encryption,
                 )
-                for r in conn.execute(query)
+                for row in conn.execute(query)
             ]
 
     def verify_chain(self) -> ChainBreak | None:

@@ -61,7 +61,8 @@ def test_every_readme_command_runs_and_prints(tmp_path: Path, monkeypatch: pytes
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         args = [now if a == "NOW" else a for a in args]
         started = time.monotonic()
-        result = runner.invoke(app, ["--log-format", "json", *args], env=env)
+        result = runner.invoke(app, ["--log-format", "json", *args], env=env,
+                               input="Readme-Passw0rd-for-tests\nReadme-Passw0rd-for-tests\n")  # users add asks
         print(f"{time.monotonic() - started:6.1f} s  itpwatch {' '.join(args)}")
         assert result.exit_code == 0, (args, result.output[-2000:])
         assert result.stdout.strip(), f"itpwatch {' '.join(args)} printed nothing"
