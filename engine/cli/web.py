@@ -8,8 +8,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from engine.cli.base import app, app_of, console, err, parse_ts
 
@@ -51,6 +49,8 @@ def users_add(
 @users_app.command("list")
 def users_list(ctx: typer.Context) -> None:
     """Every account with its role and whether it is active."""
+    from rich.table import Table
+
     from engine.web.accounts import list_users
 
     application = app_of(ctx)
@@ -94,11 +94,14 @@ def access_log_command(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Who looked at which patient and what they did in the web app (append-only), newest first."""
+    from rich.table import Table
+    from rich.text import Text
+
     from engine.web import access_log
 
     application = app_of(ctx)
     rows = access_log.read(application.store, patient=patient, username=user, action=action,
-                           since=parse_ts(since), limit=limit)
+                           since=parse_ts(since, ctx), limit=limit)
     tz = application.tzinfo
     if fmt == "json":
         for r in rows:
